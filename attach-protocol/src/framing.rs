@@ -1,0 +1,213 @@
+//! Newline-delimited JSON framing over non-blocking descriptors.
+//!
+//! Every read and write here takes a deadline, so neither side can be stalled forever
+//! by a peer that stops reading or writing. Reads are bounded: a line longer than the
+//! caller's limit is an error, never an unbounded allocation. Interrupted system calls
+//! are retried (the PEP 475 lesson): EINTR is never an error a caller has to see.
+
+use std::os::fd::{AsFd, BorrowedFd};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// What can go wrong on the wire.
+#[derive(Debug, thiserror::Error)]
+pub enum WireError {
+    #[error("timed out waiting for the peer")]
+    Timeout,
+    #[error("line longer than {limit} bytes")]
+    LineTooLong { limit: usize },
+    #[error("empty line")]
+    EmptyLine,
+    #[error("malformed message: {0}")]
+    Malformed(#[from] serde_json::Error),
+    #[error("session token is not 32 lowercase hex digits")]
+    BadToken,
+    #[error("the peer closed its end")]
+    PeerGone,
+    #[error("I/O error: {0}")]
+    Io(#[from] Errno),
+}
+
+/// Serializes `message` as one line, newline included.
+pub fn encode_line<T: Serialize>(message: &T) -> Vec<u8> {
+    // Serializing our own message types cannot fail: no maps with non-string keys.
+    let mut line = serde_json::to_vec(message).expect("protocol messages always serialize");
+    line.push(b'\n');
+    line
+}
+
+/// Parses one line (without its newline). Invalid UTF-8, bad JSON, unknown `op` or
+/// fields all come back as `Malformed`.
+pub fn decode_line<T: DeserializeOwned>(line: &[u8]) -> Result<T, WireError> {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    if line.iter().all(u8::is_ascii_whitespace) {
+        return Err(WireError::EmptyLine);
+    }
+    Ok(serde_json::from_slice(line)?)
+}
+
+/// Reads newline-terminated lines from a non-blocking descriptor.
+pub struct LineReader {
+    buffer: Vec<u8>,
+    scanned: usize,
+    limit: usize,
+}
+
+impl LineReader {
+    /// `limit` is the longest accepted line, newline excluded.
+    pub fn new(limit: usize) -> LineReader {
+        LineReader {
+            buffer: Vec::new(),
+            scanned: 0,
+            limit,
+        }
+    }
+
+    /// The next line without its newline; `Ok(None)` at end of file (a partial last
+    /// line is dropped). After `LineTooLong` the stream is out of step: close it.
+    pub fn read_line(
+        &mut self,
+        fd: BorrowedFd<'_>,
+        deadline: Instant,
+    ) -> Result<Option<Vec<u8>>, WireError> {
+        loop {
+            if let Some(pos) = self.buffer[self.scanned..].iter().position(|&b| b == b'\n') {
+                let end = self.scanned + pos;
+                let mut line: Vec<u8> = self.buffer.drain(..=end).collect();
+                line.pop();
+                self.scanned = 0;
+                return Ok(Some(line));
+            }
+            self.scanned = self.buffer.len();
+            if self.buffer.len() > self.limit {
+                return Err(WireError::LineTooLong { limit: self.limit });
+            }
+            wait_for(fd, PollFlags::POLLIN, deadline)?;
+            let mut chunk = [0u8; 16 * 1024];
+            match nix::unistd::read(fd, &mut chunk) {
+                Ok(0) => return Ok(None),
+                Ok(n) => self.buffer.extend_from_slice(&chunk[..n]),
+                Err(Errno::EAGAIN | Errno::EINTR) => continue,
+                Err(errno) => return Err(WireError::Io(errno)),
+            }
+        }
+    }
+}
+
+/// Writes all of `bytes` before `deadline`. A reader that went away is `PeerGone`
+/// (EPIPE); the caller must have SIGPIPE blocked or ignored.
+pub fn write_all_by(
+    fd: BorrowedFd<'_>,
+    mut bytes: &[u8],
+    deadline: Instant,
+) -> Result<(), WireError> {
+    while !bytes.is_empty() {
+        match nix::unistd::write(fd, bytes) {
+            Ok(n) => bytes = &bytes[n..],
+            Err(Errno::EAGAIN) => wait_for(fd, PollFlags::POLLOUT, deadline)?,
+            Err(Errno::EINTR) => continue,
+            Err(Errno::EPIPE) => return Err(WireError::PeerGone),
+            Err(errno) => return Err(WireError::Io(errno)),
+        }
+    }
+    Ok(())
+}
+
+/// Waits until `fd` is ready for `events` (or hung up, which the next read or write
+/// reports), retrying on EINTR, failing with `Timeout` at `deadline`.
+pub fn wait_for(fd: BorrowedFd<'_>, events: PollFlags, deadline: Instant) -> Result<(), WireError> {
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(WireError::Timeout);
+        }
+        let mut fds = [PollFd::new(fd.as_fd(), events)];
+        match poll(&mut fds, poll_timeout(left)) {
+            Ok(0) => continue,
+            Ok(_) => return Ok(()),
+            Err(Errno::EINTR) => continue,
+            Err(errno) => return Err(WireError::Io(errno)),
+        }
+    }
+}
+
+fn poll_timeout(left: Duration) -> PollTimeout {
+    // Round up so a sub-millisecond remainder does not spin.
+    let millis = left.as_millis().saturating_add(1);
+    PollTimeout::try_from(millis.min(i32::MAX as u128) as i32).unwrap_or(PollTimeout::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::Request;
+    use std::os::fd::OwnedFd;
+
+    fn pipe() -> (OwnedFd, OwnedFd) {
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC).unwrap()
+    }
+
+    fn soon() -> Instant {
+        Instant::now() + Duration::from_secs(2)
+    }
+
+    #[test]
+    fn reads_lines_split_across_writes() {
+        let (r, w) = pipe();
+        let mut reader = LineReader::new(64);
+        nix::unistd::write(&w, b"{\"op\":\"by").unwrap();
+        nix::unistd::write(&w, b"e\"}\nnext\n").unwrap();
+        let line = reader.read_line(r.as_fd(), soon()).unwrap().unwrap();
+        assert_eq!(decode_line::<Request>(&line).unwrap(), Request::Bye);
+        assert_eq!(
+            reader.read_line(r.as_fd(), soon()).unwrap().unwrap(),
+            b"next"
+        );
+        drop(w);
+        assert!(reader.read_line(r.as_fd(), soon()).unwrap().is_none());
+    }
+
+    #[test]
+    fn long_lines_are_refused_without_growing_forever() {
+        let (r, w) = pipe();
+        let mut reader = LineReader::new(10);
+        nix::unistd::write(&w, &[b'a'; 100]).unwrap();
+        let err = reader.read_line(r.as_fd(), soon()).unwrap_err();
+        assert!(matches!(err, WireError::LineTooLong { limit: 10 }));
+    }
+
+    #[test]
+    fn silent_peer_times_out() {
+        let (r, _w) = pipe();
+        let mut reader = LineReader::new(10);
+        let deadline = Instant::now() + Duration::from_millis(50);
+        assert!(matches!(
+            reader.read_line(r.as_fd(), deadline),
+            Err(WireError::Timeout)
+        ));
+    }
+
+    #[test]
+    fn garbage_is_malformed_not_a_panic() {
+        for line in [
+            &b"\xff\xfe"[..],
+            b"{",
+            b"[]",
+            b"{\"op\":\"launch\"}",
+            b"null",
+        ] {
+            assert!(matches!(
+                decode_line::<Request>(line),
+                Err(WireError::Malformed(_))
+            ));
+        }
+        assert!(matches!(
+            decode_line::<Request>(b"  "),
+            Err(WireError::EmptyLine)
+        ));
+    }
+}

@@ -1,0 +1,191 @@
+//! `Agent::builder()...install()`: registration, signal setup and the agent thread.
+//!
+//! `install` does, in order: honour `ATTACH_AGENT=off`, refuse a second install in the
+//! same process, install the doorbell handler (refusing to replace a host handler),
+//! block the doorbell in the calling thread, and start the one agent thread. The
+//! agent thread sleeps in `poll` on the self-pipe and uses no CPU until the doorbell
+//! rings; it runs until the process exits.
+
+use std::os::fd::AsFd;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use attach_protocol::framing::wait_for;
+use attach_protocol::FifoPaths;
+use nix::errno::Errno;
+use nix::poll::PollFlags;
+use nix::sys::signal::Signal;
+use serde::Serialize;
+
+use crate::doorbell::{self, Doorbell};
+use crate::error::AgentError;
+use crate::eval::Evaluator;
+use crate::limits::Limits;
+use crate::live::{Getter, Live};
+use crate::quiet_panic;
+use crate::registry::Registry;
+use crate::session::{answer_doorbell, AgentContext};
+
+/// Set to `off`, `0`, `false` or `no` to start the host without an agent.
+pub const DISABLE_ENV: &str = "ATTACH_AGENT";
+
+/// The pid that installed the agent (0: none). A forked child has another pid and
+/// may install its own agent.
+static INSTALLED_IN: Mutex<u32> = Mutex::new(0);
+
+/// Handle to the installed agent. Dropping it does not stop the agent.
+#[derive(Debug)]
+pub struct Agent {
+    enabled: bool,
+}
+
+impl Agent {
+    /// Starts describing an agent: register values and functions, then `install`.
+    pub fn builder() -> AgentBuilder {
+        AgentBuilder {
+            signal: Signal::SIGUSR1,
+            limits: Limits::default(),
+            registry: Registry::default(),
+        }
+    }
+
+    /// Installs an agent with nothing registered but the built-ins.
+    pub fn install() -> Result<Agent, AgentError> {
+        Agent::builder().install()
+    }
+
+    /// False when `ATTACH_AGENT=off` kept the agent out of this process.
+    pub fn is_enabled(&self) -> bool {
+        self.enabled
+    }
+}
+
+/// Collects what the host exposes; see `Agent::builder`.
+pub struct AgentBuilder {
+    signal: Signal,
+    limits: Limits,
+    registry: Registry,
+}
+
+impl AgentBuilder {
+    /// The doorbell signal (default SIGUSR1), for hosts that already use SIGUSR1.
+    pub fn signal(mut self, signal: Signal) -> Self {
+        self.signal = signal;
+        self
+    }
+
+    /// Replaces the default evaluation and session limits.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Registers a live value: an `Arc` of an atomic, `Mutex<T>` or `RwLock<T>`.
+    pub fn live(mut self, name: &str, help: &str, value: impl Live) -> Self {
+        self.registry.add_value(name, help, Arc::new(value));
+        self
+    }
+
+    /// Registers a getter called on every read. It must be quick and must not block.
+    pub fn value<T, F>(mut self, name: &str, help: &str, getter: F) -> Self
+    where
+        T: Serialize + 'static,
+        F: Fn() -> T + Send + Sync + 'static,
+    {
+        self.registry
+            .add_value(name, help, Arc::new(Getter(getter)));
+        self
+    }
+
+    /// Registers a function scripts may call with up to four arguments (as JSON).
+    /// This is the only way scripts can change host state.
+    pub fn function<F>(mut self, name: &str, help: &str, function: F) -> Self
+    where
+        F: Fn(&[serde_json::Value]) -> Result<serde_json::Value, String> + Send + Sync + 'static,
+    {
+        self.registry.add_function(name, help, Arc::new(function));
+        self
+    }
+
+    /// Installs the doorbell and starts the agent thread.
+    pub fn install(mut self) -> Result<Agent, AgentError> {
+        if let Some(problem) = self.registry.problems.drain(..).next() {
+            return Err(problem);
+        }
+        if disabled_by_environment() {
+            tracing::info!(target: "attach::agent", "{DISABLE_ENV} is off: the attach agent is not installed");
+            return Ok(Agent { enabled: false });
+        }
+        let mut installed_in = INSTALLED_IN
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let pid = std::process::id();
+        if *installed_in == pid {
+            return Err(AgentError::AlreadyInstalled);
+        }
+        let bell = doorbell::install(self.signal)?;
+        doorbell::block_in_this_thread();
+        quiet_panic::install_hook_once();
+        let ctx = AgentContext {
+            paths: FifoPaths::for_pid(pid),
+            limits: self.limits,
+            process_name: crate::builtins::process_name(),
+            sessions: 0,
+        };
+        let registry = self.registry;
+        std::thread::Builder::new()
+            .name("attach-agent".into())
+            .stack_size(16 * 1024 * 1024)
+            .spawn(move || run(bell, ctx, registry))
+            .map_err(AgentError::Thread)?;
+        *installed_in = pid;
+        tracing::debug!(target: "attach::agent", signal = ?self.signal, "attach agent installed");
+        Ok(Agent { enabled: true })
+    }
+}
+
+fn disabled_by_environment() -> bool {
+    std::env::var(DISABLE_ENV)
+        .map(|value| {
+            matches!(
+                value.to_ascii_lowercase().as_str(),
+                "off" | "0" | "false" | "no"
+            )
+        })
+        .unwrap_or(false)
+}
+
+/// The agent thread: sleep until the doorbell rings, then answer it.
+fn run(bell: Doorbell, mut ctx: AgentContext, registry: Registry) {
+    doorbell::mask_for_agent_thread();
+    quiet_panic::mark_agent_thread();
+    let mut evaluator: Option<Evaluator> = None;
+    loop {
+        // A far deadline: the agent sleeps until rung (there is no periodic wake-up).
+        let forever = Instant::now() + Duration::from_secs(365 * 24 * 3600);
+        if let Err(err) = wait_for(bell.read.as_fd(), PollFlags::POLLIN, forever) {
+            tracing::error!(target: "attach::agent", %err, "doorbell wait failed; the agent stops");
+            return;
+        }
+        drain(&bell);
+        let evaluator = evaluator
+            .get_or_insert_with(|| Evaluator::new(&registry, &ctx.limits, &ctx.process_name));
+        let served = catch_unwind(AssertUnwindSafe(|| answer_doorbell(&mut ctx, evaluator)));
+        if served.is_err() {
+            tracing::error!(target: "attach::agent", "a session panicked; it was closed and the agent goes on");
+        }
+    }
+}
+
+/// Empties the self-pipe: any number of rings mean one look at the FIFO.
+fn drain(bell: &Doorbell) {
+    let mut sink = [0u8; 256];
+    loop {
+        match nix::unistd::read(bell.read.as_fd(), &mut sink) {
+            Ok(n) if n == sink.len() => continue,
+            Err(Errno::EINTR) => continue,
+            _ => return,
+        }
+    }
+}

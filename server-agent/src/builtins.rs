@@ -1,0 +1,121 @@
+//! Built-in functions every session has, whatever the host registered.
+//!
+//! They read only the agent's own process (`/proc/self`) and never block.
+
+use std::time::Instant;
+
+use rhai::{Dynamic, Engine};
+
+use crate::limits::Limits;
+use crate::registry::Registry;
+
+/// Name and one-line description of each built-in.
+const BUILTINS: &[(&str, &str)] = &[
+    (
+        "help()",
+        "this list: registered values and functions, then built-ins",
+    ),
+    ("pid()", "the process id of this worker"),
+    ("uptime()", "seconds since this process started"),
+    (
+        "limits()",
+        "the evaluation limits in force for this session",
+    ),
+    (
+        "version()",
+        "agent version, protocol version and process name",
+    ),
+];
+
+pub(crate) fn is_builtin(name: &str) -> bool {
+    BUILTINS
+        .iter()
+        .any(|(signature, _)| signature.split('(').next() == Some(name))
+}
+
+pub(crate) fn register(
+    engine: &mut Engine,
+    registry: &Registry,
+    limits: &Limits,
+    process_name: &str,
+) {
+    let help = help_text(registry);
+    engine.register_fn("help", move || help.clone());
+    engine.register_fn("pid", || std::process::id() as i64);
+    let started = Instant::now();
+    engine.register_fn("uptime", move || {
+        process_uptime().unwrap_or_else(|| started.elapsed().as_secs_f64())
+    });
+    let limits = rhai::serde::to_dynamic(limits.to_json()).unwrap_or(Dynamic::UNIT);
+    engine.register_fn("limits", move || limits.clone());
+    let version = rhai::serde::to_dynamic(serde_json::json!({
+        "agent": env!("CARGO_PKG_VERSION"),
+        "protocol": attach_protocol::PROTOCOL_VERSION,
+        "process": process_name,
+    }))
+    .unwrap_or(Dynamic::UNIT);
+    engine.register_fn("version", move || version.clone());
+}
+
+fn help_text(registry: &Registry) -> String {
+    let mut text = String::new();
+    let mut section = |title: &str, rows: Vec<(String, &str)>| {
+        if rows.is_empty() {
+            return;
+        }
+        let width = rows.iter().map(|(name, _)| name.len()).max().unwrap_or(0);
+        text.push_str(title);
+        text.push('\n');
+        for (name, help) in rows {
+            text.push_str(&format!("  {name:width$}  {help}\n"));
+        }
+    };
+    section(
+        "values (live, read-only):",
+        registry
+            .values
+            .iter()
+            .map(|(name, entry)| (name.clone(), entry.help.as_str()))
+            .collect(),
+    );
+    section(
+        "functions:",
+        registry
+            .functions
+            .iter()
+            .map(|(name, entry)| (format!("{name}(..)"), entry.help.as_str()))
+            .collect(),
+    );
+    section(
+        "built-ins:",
+        BUILTINS
+            .iter()
+            .map(|(name, help)| (name.to_string(), *help))
+            .collect(),
+    );
+    text.push_str("language: Rhai (https://rhai.rs/book); `let x = 1` persists for the session");
+    text
+}
+
+/// The process's age from `/proc/self/stat` (start time) and `/proc/uptime`.
+fn process_uptime() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let after_name = &stat[stat.rfind(')')? + 2..];
+    let start_ticks: f64 = after_name.split(' ').nth(19)?.parse().ok()?;
+    let ticks_per_second = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK).ok()?? as f64;
+    let boot_uptime: f64 = std::fs::read_to_string("/proc/uptime")
+        .ok()?
+        .split(' ')
+        .next()?
+        .parse()
+        .ok()?;
+    Some((boot_uptime - start_ticks / ticks_per_second).max(0.0))
+}
+
+/// `/proc/self/comm`: the name `ps` shows.
+pub(crate) fn process_name() -> String {
+    std::fs::read_to_string("/proc/self/comm")
+        .map(|name| name.trim_end().to_owned())
+        .unwrap_or_default()
+}

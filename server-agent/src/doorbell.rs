@@ -1,0 +1,115 @@
+//! The doorbell: a signal handler that only wakes the agent thread.
+//!
+//! A signal handler interrupts arbitrary code on some thread, possibly in the middle
+//! of `malloc` or while holding a lock. Anything it calls must therefore be
+//! async-signal-safe (`man 7 signal-safety`). This handler does exactly one thing:
+//! `write(2)` one byte to a non-blocking self-pipe, preserving `errno`. It never
+//! allocates, locks, logs or blocks; a full pipe simply drops the byte, which is fine
+//! because one pending byte already means "look at the FIFO". All real work happens
+//! on the agent thread, which sleeps in `poll` on the other end of the pipe.
+//!
+//! Masking: the caller of `install` blocks the signal (threads it spawns later
+//! inherit that), and only the agent thread unblocks it, so the handler always runs on
+//! the agent thread and never interrupts a request.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicI32, Ordering};
+
+use nix::fcntl::OFlag;
+use nix::libc;
+use nix::sys::signal::{
+    pthread_sigmask, sigaction, SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal,
+};
+
+use crate::error::AgentError;
+
+/// Write end of the self-pipe, read by the handler. -1 until installed.
+static WAKE_FD: AtomicI32 = AtomicI32::new(-1);
+
+/// The doorbell signal, read by request guards on every request.
+static DOORBELL: AtomicI32 = AtomicI32::new(libc::SIGUSR1);
+
+extern "C" fn ring(_signal: libc::c_int) {
+    // SAFETY: `__errno_location` returns this thread's errno slot; reading and
+    // restoring it is async-signal-safe and keeps the interrupted code's errno intact.
+    let saved_errno = unsafe { *libc::__errno_location() };
+    let fd = WAKE_FD.load(Ordering::Relaxed);
+    if fd >= 0 {
+        let byte = 1u8;
+        // SAFETY: write(2) is async-signal-safe; `byte` outlives the call and the
+        // length is 1. The pipe is non-blocking, so a full pipe returns EAGAIN,
+        // which is ignored on purpose (a wake-up is already pending).
+        unsafe { libc::write(fd, (&byte as *const u8).cast(), 1) };
+    }
+    // SAFETY: as above, restoring this thread's errno.
+    unsafe { *libc::__errno_location() = saved_errno };
+}
+
+/// The signal that rings the doorbell in this process.
+pub(crate) fn doorbell_signal() -> Signal {
+    Signal::try_from(DOORBELL.load(Ordering::Relaxed)).unwrap_or(Signal::SIGUSR1)
+}
+
+/// A set holding only the doorbell signal.
+pub(crate) fn doorbell_set() -> SigSet {
+    let mut set = SigSet::empty();
+    set.add(doorbell_signal());
+    set
+}
+
+/// The self-pipe: the agent thread polls `read`, the handler writes to the other end.
+pub(crate) struct Doorbell {
+    pub(crate) read: OwnedFd,
+    _write: OwnedFd,
+}
+
+/// Installs the handler for `signal` with `SA_RESTART`. Fails, leaving the host's
+/// handler in place, if the host already handles that signal.
+pub(crate) fn install(signal: Signal) -> Result<Doorbell, AgentError> {
+    let (read, write) =
+        nix::unistd::pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC).map_err(AgentError::Setup)?;
+    let previous_fd = WAKE_FD.swap(write.as_raw_fd(), Ordering::SeqCst);
+    let action = SigAction::new(
+        SigHandler::Handler(ring),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
+    // SAFETY: `ring` is async-signal-safe (see module docs); replacing the
+    // disposition is checked right below and undone if it belonged to the host.
+    let previous = unsafe { sigaction(signal, &action) }.map_err(AgentError::Setup)?;
+    let ours = matches!(previous.handler(), SigHandler::Handler(f) if std::ptr::fn_addr_eq(f, ring as extern "C" fn(libc::c_int)));
+    if !ours && !matches!(previous.handler(), SigHandler::SigDfl | SigHandler::SigIgn) {
+        // SAFETY: restores exactly what the host had installed a moment ago.
+        unsafe { sigaction(signal, &previous) }.map_err(AgentError::Setup)?;
+        WAKE_FD.store(previous_fd, Ordering::SeqCst);
+        return Err(AgentError::SignalInUse(signal));
+    }
+    DOORBELL.store(signal as i32, Ordering::Relaxed);
+    Ok(Doorbell {
+        read,
+        _write: write,
+    })
+}
+
+/// Blocks the doorbell in the calling thread; threads it spawns inherit the block.
+pub(crate) fn block_in_this_thread() {
+    let _ = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&doorbell_set()), None);
+}
+
+/// Called first thing on the agent thread: every asynchronous signal but the doorbell
+/// is blocked there, so host handlers keep running on host threads and a write to a
+/// departed client raises EPIPE instead of SIGPIPE.
+pub(crate) fn mask_for_agent_thread() {
+    let mut blocked = SigSet::all();
+    for synchronous in [
+        Signal::SIGSEGV,
+        Signal::SIGBUS,
+        Signal::SIGFPE,
+        Signal::SIGILL,
+        Signal::SIGTRAP,
+    ] {
+        blocked.remove(synchronous);
+    }
+    blocked.remove(doorbell_signal());
+    let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&blocked), None);
+}

@@ -1,0 +1,276 @@
+//! Evaluating one command with Rhai, inside the limits, without hurting the host.
+//!
+//! The engine is built once per agent (lazily, at the first session) and reused; each
+//! session gets its own `SessionScope`, so `let x = 40` in one line is visible to the
+//! next. Functions defined with `fn` are kept for the session too.
+//!
+//! Never from here: printing (Rhai's `print`/`debug` are routed back to the client),
+//! loading modules from disk, or letting a panic escape.
+
+use std::cell::{Cell, RefCell};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use attach_protocol::{ErrorKind, Reply};
+use rhai::{Dynamic, Engine, EvalAltResult, Position, Scope, AST};
+
+use crate::limits::Limits;
+use crate::live::ReadError;
+use crate::quiet_panic;
+use crate::registry::{Registry, MAX_ARITY};
+
+/// Most lines of `print` output kept per command.
+const MAX_PRINTED_LINES: usize = 1000;
+
+/// Per-command state shared with the engine's callbacks.
+struct CommandState {
+    deadline: Cell<Instant>,
+    /// Set by callbacks when a failure has a more precise kind than "runtime".
+    failure: Cell<Option<ErrorKind>>,
+    printed: RefCell<Vec<String>>,
+}
+
+/// A session's variables and function definitions.
+pub(crate) struct SessionScope {
+    scope: Scope<'static>,
+    functions: AST,
+}
+
+impl SessionScope {
+    pub(crate) fn new() -> SessionScope {
+        SessionScope {
+            scope: Scope::new(),
+            functions: AST::empty(),
+        }
+    }
+}
+
+pub(crate) struct Evaluator {
+    engine: Engine,
+    state: Rc<CommandState>,
+    timeout: Duration,
+}
+
+impl Evaluator {
+    pub(crate) fn new(registry: &Registry, limits: &Limits, process_name: &str) -> Evaluator {
+        let state = Rc::new(CommandState {
+            deadline: Cell::new(Instant::now()),
+            failure: Cell::new(None),
+            printed: RefCell::new(Vec::new()),
+        });
+        let mut engine = Engine::new();
+        apply_limits(&mut engine, limits);
+        route_output(&mut engine, &state);
+        stop_at_deadline(&mut engine, &state);
+        expose_values(&mut engine, registry, &state);
+        expose_functions(&mut engine, registry, &state);
+        crate::builtins::register(&mut engine, registry, limits, process_name);
+        Evaluator {
+            engine,
+            state,
+            timeout: limits.command_timeout,
+        }
+    }
+
+    /// Evaluates `code` and answers with a `value` or `error` reply for `id`.
+    pub(crate) fn eval(&self, session: &mut SessionScope, id: u64, code: &str) -> Reply {
+        let started = Instant::now();
+        self.state.deadline.set(started + self.timeout);
+        self.state.failure.set(None);
+        self.state.printed.borrow_mut().clear();
+        let outcome = catch_unwind(AssertUnwindSafe(|| self.run(session, code)));
+        let elapsed_us = started.elapsed().as_micros() as u64;
+        match outcome {
+            Ok(Ok(value)) => Reply::Value {
+                id,
+                value: to_json(&value),
+                elapsed_us,
+                output: std::mem::take(&mut *self.state.printed.borrow_mut()),
+            },
+            Ok(Err(failure)) => failure.into_reply(id),
+            Err(payload) => Reply::error(
+                Some(id),
+                ErrorKind::Panic,
+                format!(
+                    "host code panicked: {}; the worker is unaffected",
+                    quiet_panic::message(payload.as_ref())
+                ),
+            ),
+        }
+    }
+
+    fn run(&self, session: &mut SessionScope, code: &str) -> Result<Dynamic, Failure> {
+        let ast = self
+            .engine
+            .compile_with_scope(&session.scope, code)
+            .map_err(|err| Failure::new(ErrorKind::Syntax, err.0.to_string(), err.1))?;
+        let runnable = session.functions.merge(&ast);
+        match self
+            .engine
+            .eval_ast_with_scope::<Dynamic>(&mut session.scope, &runnable)
+        {
+            Ok(value) => {
+                session.functions = session.functions.merge(&ast.clone_functions_only());
+                Ok(value)
+            }
+            Err(err) => Err(self.classify(*err)),
+        }
+    }
+
+    fn classify(&self, mut err: EvalAltResult) -> Failure {
+        let position = err.take_position();
+        let root = innermost(&err);
+        let limit = |message: String| Failure::new(ErrorKind::Limit, message, position);
+        match root {
+            EvalAltResult::ErrorTerminated(..) => limit(format!(
+                "stopped: the command ran past its {} ms time limit (Limits::command_timeout)",
+                self.timeout.as_millis()
+            )),
+            EvalAltResult::ErrorTooManyOperations(..) => {
+                limit("stopped: too many operations (Limits::max_operations)".to_owned())
+            }
+            EvalAltResult::ErrorStackOverflow(..) => {
+                limit("stopped: calls nested too deeply (Limits::max_call_depth)".to_owned())
+            }
+            EvalAltResult::ErrorDataTooLarge(what, ..) => limit(format!(
+                "stopped: {what} grew past its limit (see limits())"
+            )),
+            _ => {
+                let kind = self.state.failure.get().unwrap_or(ErrorKind::Runtime);
+                Failure::new(kind, err.to_string(), position)
+            }
+        }
+    }
+}
+
+fn innermost(err: &EvalAltResult) -> &EvalAltResult {
+    match err {
+        EvalAltResult::ErrorInFunctionCall(_, _, inner, _) => innermost(inner),
+        other => other,
+    }
+}
+
+struct Failure {
+    kind: ErrorKind,
+    message: String,
+    position: Position,
+}
+
+impl Failure {
+    fn new(kind: ErrorKind, message: String, position: Position) -> Failure {
+        Failure {
+            kind,
+            message,
+            position,
+        }
+    }
+
+    fn into_reply(self, id: u64) -> Reply {
+        Reply::Error {
+            id: Some(id),
+            kind: self.kind,
+            message: self.message,
+            line: self.position.line(),
+            column: self.position.position(),
+        }
+    }
+}
+
+/// The value as JSON; values JSON cannot hold (function pointers...) become text.
+fn to_json(value: &Dynamic) -> serde_json::Value {
+    rhai::serde::from_dynamic::<serde_json::Value>(value)
+        .unwrap_or_else(|_| serde_json::Value::String(value.to_string()))
+}
+
+fn apply_limits(engine: &mut Engine, limits: &Limits) {
+    engine.set_max_operations(limits.max_operations);
+    engine.set_max_call_levels(limits.max_call_depth);
+    engine.set_max_expr_depths(limits.max_expression_depth, limits.max_expression_depth);
+    engine.set_max_string_size(limits.max_string_size);
+    engine.set_max_array_size(limits.max_array_size);
+    engine.set_max_map_size(limits.max_map_size);
+}
+
+fn route_output(engine: &mut Engine, state: &Rc<CommandState>) {
+    let printed = state.clone();
+    engine.on_print(move |text| keep_line(&printed, text.to_owned()));
+    let debugged = state.clone();
+    engine.on_debug(move |text, _source, _position| keep_line(&debugged, text.to_owned()));
+}
+
+fn keep_line(state: &CommandState, line: String) {
+    let mut printed = state.printed.borrow_mut();
+    if printed.len() < MAX_PRINTED_LINES {
+        printed.push(line);
+    }
+}
+
+fn stop_at_deadline(engine: &mut Engine, state: &Rc<CommandState>) {
+    let state = state.clone();
+    engine.on_progress(move |operations| {
+        // Checking the clock every 256 operations keeps the cost negligible.
+        (operations % 256 == 0 && Instant::now() >= state.deadline.get()).then_some(Dynamic::UNIT)
+    });
+}
+
+fn expose_values(engine: &mut Engine, registry: &Registry, state: &Rc<CommandState>) {
+    let values: Vec<_> = registry
+        .values
+        .iter()
+        .map(|(name, entry)| (name.clone(), entry.item.clone()))
+        .collect();
+    let state = state.clone();
+    // `on_var` is marked volatile (not deprecated) by Rhai; it is the hook for live reads.
+    #[allow(deprecated)]
+    engine.on_var(move |name, _index, context| {
+        if context.scope().contains(name) {
+            return Ok(None);
+        }
+        let Some((_, live)) = values.iter().find(|(known, _)| known == name) else {
+            return Ok(None);
+        };
+        let deadline = state.deadline.get();
+        let read = catch_unwind(AssertUnwindSafe(|| live.read(deadline)));
+        let json = match read {
+            Ok(Ok(json)) => json,
+            Ok(Err(ReadError::Busy)) => {
+                state.failure.set(Some(ErrorKind::Busy));
+                return Err(format!("`{name}` is locked by the host; gave up at the command's time limit, try again").into());
+            }
+            Ok(Err(ReadError::Failed(why))) => return Err(format!("cannot read `{name}`: {why}").into()),
+            Err(payload) => {
+                state.failure.set(Some(ErrorKind::Panic));
+                return Err(format!("reading `{name}` panicked in host code: {}", quiet_panic::message(payload.as_ref())).into());
+            }
+        };
+        rhai::serde::to_dynamic(json).map(Some)
+    });
+}
+
+fn expose_functions(engine: &mut Engine, registry: &Registry, state: &Rc<CommandState>) {
+    for (name, entry) in &registry.functions {
+        for arity in 0..=MAX_ARITY {
+            let function = entry.item.clone();
+            let state = state.clone();
+            let fn_name = name.clone();
+            let arg_types = vec![std::any::TypeId::of::<Dynamic>(); arity];
+            engine.register_raw_fn(name.as_str(), arg_types, move |_context, args| {
+                let json_args: Vec<serde_json::Value> =
+                    args.iter().map(|arg| to_json(arg)).collect();
+                match catch_unwind(AssertUnwindSafe(|| function(&json_args))) {
+                    Ok(Ok(result)) => rhai::serde::to_dynamic(result),
+                    Ok(Err(message)) => Err(format!("{fn_name}: {message}").into()),
+                    Err(payload) => {
+                        state.failure.set(Some(ErrorKind::Panic));
+                        Err(format!(
+                            "{fn_name} panicked in host code: {}",
+                            quiet_panic::message(payload.as_ref())
+                        )
+                        .into())
+                    }
+                }
+            });
+        }
+    }
+}

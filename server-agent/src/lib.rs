@@ -1,0 +1,54 @@
+//! # server-agent: a live REPL inside a running worker, on request
+//!
+//! Embed this crate in a worker and `attach <pid>` can open a Rhai session inside it,
+//! read the state the host registered, and leave without harming it.
+//!
+//! ```no_run
+//! use std::sync::{atomic::AtomicU64, Arc};
+//! use server_agent::{Agent, RequestGuard};
+//!
+//! let served = Arc::new(AtomicU64::new(0));
+//! let _agent = Agent::builder()
+//!     .live("requests_served", "requests answered so far", served.clone())
+//!     .install()
+//!     .expect("attach agent");
+//! // In every worker thread, around each request:
+//! let _guard = RequestGuard::enter();
+//! ```
+//!
+//! ## Why it is built this way
+//! * **The host comes first.** SIGUSR1 is only a doorbell: its handler writes one byte
+//!   to a self-pipe and returns (async-signal-safe, see `doorbell`). All work happens
+//!   on one dedicated agent thread that sleeps until rung.
+//! * **Requests are never interrupted.** `RequestGuard` blocks the doorbell on the
+//!   request's thread, and `install` blocks it in the calling thread so threads spawned
+//!   later inherit the block: only the agent thread ever runs the handler.
+//! * **Scripts are fenced.** Every command runs under time, operation, depth and size
+//!   limits (`Limits`); registered state is read-only unless the host registered a
+//!   function; panics in host callbacks become error replies.
+//! * **Nothing in /tmp is trusted.** FIFOs are opened without following links and
+//!   checked on the opened descriptor (see `attach_protocol::fifo`).
+//! * **Silence.** The agent never writes to stdout/stderr; it logs with `tracing`
+//!   (target `attach::agent`, audit records under `attach::audit`).
+//!
+//! Set `ATTACH_AGENT=off` in the environment to start a host without the agent.
+
+mod agent;
+mod builtins;
+mod doorbell;
+mod error;
+mod eval;
+mod guard;
+mod limits;
+mod live;
+mod quiet_panic;
+mod registry;
+mod session;
+
+pub use agent::{Agent, AgentBuilder, DISABLE_ENV};
+pub use error::AgentError;
+pub use guard::{requests_in_flight, RequestGuard};
+pub use limits::Limits;
+pub use live::{Live, ReadError};
+pub use nix::sys::signal::Signal;
+pub use registry::MAX_ARITY;

@@ -1,0 +1,80 @@
+//! What the host registered: named live values and named callable functions.
+//!
+//! Values are read-only to scripts. Functions are the only way a script can change
+//! host state, and only the ones the host chose to register. Names are checked at
+//! install time so a typo fails loudly in the host, not silently in a session.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::error::AgentError;
+use crate::live::Live;
+
+/// A host function callable from scripts with 0 to `MAX_ARITY` JSON arguments.
+pub type HostFn = dyn Fn(&[serde_json::Value]) -> Result<serde_json::Value, String> + Send + Sync;
+
+/// Registered functions accept up to this many arguments.
+pub const MAX_ARITY: usize = 4;
+
+pub(crate) struct Entry<T: ?Sized> {
+    pub(crate) help: String,
+    pub(crate) item: Arc<T>,
+}
+
+#[derive(Default)]
+pub(crate) struct Registry {
+    pub(crate) values: BTreeMap<String, Entry<dyn Live>>,
+    pub(crate) functions: BTreeMap<String, Entry<HostFn>>,
+    pub(crate) problems: Vec<AgentError>,
+}
+
+impl Registry {
+    pub(crate) fn add_value(&mut self, name: &str, help: &str, value: Arc<dyn Live>) {
+        if self.check_name(name) {
+            self.values.insert(
+                name.to_owned(),
+                Entry {
+                    help: help.to_owned(),
+                    item: value,
+                },
+            );
+        }
+    }
+
+    pub(crate) fn add_function(&mut self, name: &str, help: &str, function: Arc<HostFn>) {
+        if self.check_name(name) {
+            self.functions.insert(
+                name.to_owned(),
+                Entry {
+                    help: help.to_owned(),
+                    item: function,
+                },
+            );
+        }
+    }
+
+    fn check_name(&mut self, name: &str) -> bool {
+        let reason = if !is_identifier(name) {
+            Some("names must be identifiers: a letter or _ followed by letters, digits or _")
+        } else if crate::builtins::is_builtin(name) {
+            Some("the name belongs to a built-in")
+        } else if self.values.contains_key(name) || self.functions.contains_key(name) {
+            Some("the name is registered twice")
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            self.problems.push(AgentError::BadName {
+                name: name.to_owned(),
+                reason,
+            });
+        }
+        reason.is_none()
+    }
+}
+
+fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}

@@ -1,0 +1,223 @@
+//! One attach session, from the doorbell to `bye`.
+//!
+//! The agent trusts nothing it finds in `/tmp`: the request FIFO is opened with the
+//! checks in `attach_protocol::fifo`, the client's uid is taken from `fstat` of that
+//! opened descriptor, and the reply FIFO path is derived from our pid and the token
+//! (never read from the wire), then checked to belong to that same uid.
+//!
+//! Every wait has a deadline (hello, idle, write), so a client that stalls or vanishes
+//! ends its session instead of the agent thread. This module never unlinks anything:
+//! the FIFOs belong to the client.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::time::Instant;
+
+use attach_protocol::fifo::{check_fd, open_checked, Access, FifoError, FifoOwner};
+use attach_protocol::{
+    decode_line, encode_line, write_all_by, ErrorKind, FifoPaths, LineReader, Reply, Request,
+    Token, WireError, MAX_REQUEST_LINE, PROTOCOL_VERSION,
+};
+use tracing::{debug, info, warn};
+
+use crate::eval::{Evaluator, SessionScope};
+use crate::limits::Limits;
+
+/// What the agent thread keeps between sessions.
+pub(crate) struct AgentContext {
+    pub(crate) paths: FifoPaths,
+    pub(crate) limits: Limits,
+    pub(crate) process_name: String,
+    pub(crate) sessions: u64,
+}
+
+/// Who is on the other end, as far as the agent can tell.
+struct Client {
+    uid: u32,
+    /// Claimed in `hello`; only used for the audit log.
+    claimed_pid: u32,
+    session: String,
+}
+
+/// Answers one ring of the doorbell: serves a session if a valid client is waiting.
+pub(crate) fn answer_doorbell(ctx: &mut AgentContext, evaluator: &Evaluator) {
+    let request_path = ctx.paths.request();
+    let me = nix::unistd::geteuid().as_raw();
+    let request = match open_checked(&request_path, Access::Read, FifoOwner::UidOrRoot(me)) {
+        Ok(fd) => fd,
+        Err(FifoError::Missing { .. }) => {
+            return debug!(target: "attach::agent", "doorbell rang with no request FIFO")
+        }
+        Err(err) => return warn!(target: "attach::agent", %err, "refused the request FIFO"),
+    };
+    let uid = match check_fd(&request, &request_path, FifoOwner::UidOrRoot(me)) {
+        Ok(stat) => stat.st_uid,
+        Err(err) => return warn!(target: "attach::agent", %err, "refused the request FIFO"),
+    };
+    let mut reader = LineReader::new(MAX_REQUEST_LINE);
+    let hello = match reader.read_line(request.as_fd(), Instant::now() + ctx.limits.hello_timeout) {
+        Ok(Some(line)) => line,
+        Ok(None) => {
+            return debug!(target: "attach::agent", "request FIFO had no writer (left by a crashed client?)")
+        }
+        Err(err) => return warn!(target: "attach::agent", %err, "no hello from the client"),
+    };
+    let (version, token, claimed_pid) = match decode_line::<Request>(&hello) {
+        Ok(Request::Hello {
+            v,
+            token,
+            client_pid,
+        }) => (v, token, client_pid),
+        Ok(_) => {
+            return warn!(target: "attach::agent", "first message was not hello; session refused")
+        }
+        Err(err) => {
+            return warn!(target: "attach::agent", %err, "unreadable hello; session refused")
+        }
+    };
+    let Ok(token) = Token::parse(&token) else {
+        return warn!(target: "attach::agent", "hello carried a malformed token; session refused");
+    };
+    let reply_path = ctx.paths.reply(&token);
+    let reply = match open_checked(&reply_path, Access::Write, FifoOwner::Uid(uid)) {
+        Ok(fd) => fd,
+        Err(err) => return warn!(target: "attach::agent", %err, "refused the reply FIFO"),
+    };
+    ctx.sessions += 1;
+    let client = Client {
+        uid,
+        claimed_pid,
+        session: format!("{}-{}", std::process::id(), ctx.sessions),
+    };
+    let mut channel = Channel {
+        reply,
+        limits: &ctx.limits,
+    };
+    if version != PROTOCOL_VERSION {
+        let message = format!(
+            "this agent speaks protocol v{PROTOCOL_VERSION}, the client v{version}; use an attach build for v{PROTOCOL_VERSION}"
+        );
+        let _ = channel.send(&Reply::error(None, ErrorKind::Version, message));
+        return;
+    }
+    let welcome = Reply::Welcome {
+        v: PROTOCOL_VERSION,
+        token: token.as_str().to_owned(),
+        session: client.session.clone(),
+        pid: std::process::id(),
+        process: ctx.process_name.clone(),
+        agent_version: env!("CARGO_PKG_VERSION").to_owned(),
+    };
+    if channel.send(&welcome).is_err() {
+        return;
+    }
+    info!(target: "attach::audit", session = %client.session, uid = client.uid, client_pid = client.claimed_pid, "session opened");
+    let reason = serve(
+        &mut channel,
+        &mut reader,
+        request.as_fd(),
+        &client,
+        evaluator,
+    );
+    info!(target: "attach::audit", session = %client.session, uid = client.uid, reason, "session closed");
+}
+
+/// The request loop. Returns why the session ended.
+fn serve(
+    channel: &mut Channel<'_>,
+    reader: &mut LineReader,
+    request: std::os::fd::BorrowedFd<'_>,
+    client: &Client,
+    evaluator: &Evaluator,
+) -> &'static str {
+    let mut scope = SessionScope::new();
+    loop {
+        let line = match reader.read_line(request, Instant::now() + channel.limits.idle_timeout) {
+            Ok(Some(line)) => line,
+            Ok(None) => return "client closed the request FIFO",
+            Err(WireError::Timeout) => {
+                let _ = channel.send(&Reply::Bye {
+                    reason: "idle timeout".into(),
+                });
+                return "idle timeout";
+            }
+            Err(WireError::LineTooLong { limit }) => {
+                let message =
+                    format!("request longer than {limit} bytes; session closed, attach again");
+                let _ = channel.send(&Reply::error(None, ErrorKind::Protocol, message));
+                return "request too long";
+            }
+            Err(_) => return "request FIFO failed",
+        };
+        let reply = match decode_line::<Request>(&line) {
+            Ok(Request::Eval { id, code }) => evaluate(evaluator, &mut scope, client, id, &code),
+            Ok(Request::Ping { id }) => Reply::Pong { id },
+            Ok(Request::Bye) => {
+                let _ = channel.send(&Reply::Bye {
+                    reason: "client said bye".into(),
+                });
+                return "client said bye";
+            }
+            Ok(Request::Hello { .. }) => {
+                Reply::error(None, ErrorKind::Protocol, "hello sent twice in one session")
+            }
+            Err(err) => Reply::error(
+                None,
+                ErrorKind::Protocol,
+                format!("{err}; send one JSON request per line (docs/PROTOCOL.md)"),
+            ),
+        };
+        if let Err(err) = channel.send(&reply) {
+            warn!(target: "attach::agent", session = %client.session, %err, "could not deliver a reply");
+            return "client stopped reading";
+        }
+    }
+}
+
+fn evaluate(
+    evaluator: &Evaluator,
+    scope: &mut SessionScope,
+    client: &Client,
+    id: u64,
+    code: &str,
+) -> Reply {
+    let reply = evaluator.eval(scope, id, code);
+    let (ok, elapsed_us) = match &reply {
+        Reply::Value { elapsed_us, .. } => (true, *elapsed_us),
+        _ => (false, 0),
+    };
+    info!(
+        target: "attach::audit",
+        session = %client.session, uid = client.uid, client_pid = client.claimed_pid,
+        command_bytes = code.len(), ok, elapsed_us, "evaluated"
+    );
+    reply
+}
+
+/// The reply side: one JSON line per reply, size-capped, with a write deadline.
+struct Channel<'a> {
+    reply: OwnedFd,
+    limits: &'a Limits,
+}
+
+impl Channel<'_> {
+    fn send(&mut self, reply: &Reply) -> Result<(), WireError> {
+        let mut line = encode_line(reply);
+        if line.len() > self.limits.max_reply_bytes {
+            let id = match reply {
+                Reply::Value { id, .. } => Some(*id),
+                _ => None,
+            };
+            let message = format!(
+                "the result is {} bytes, over the {} byte reply limit; select less (e.g. a slice or a few keys)",
+                line.len(),
+                self.limits.max_reply_bytes
+            );
+            line = encode_line(&Reply::error(id, ErrorKind::Limit, message));
+        }
+        write_all_by(
+            self.reply.as_fd(),
+            &line,
+            Instant::now() + self.limits.write_timeout,
+        )
+    }
+}
