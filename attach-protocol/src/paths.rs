@@ -95,6 +95,11 @@ impl FifoPaths {
             .is_some_and(|token| Token::parse(token).is_ok())
     }
 
+    /// The pid as the target sees it (its namespaced pid, if any).
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
     pub fn dir(&self) -> &Path {
         &self.dir
     }

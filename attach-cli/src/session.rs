@@ -1,0 +1,255 @@
+//! A client session with one agent: connect, evaluate, leave.
+//!
+//! Order matters for the FIFO race: both FIFOs exist and are open on our side, and
+//! `hello` is already waiting in the request FIFO, *before* the doorbell rings. The
+//! agent therefore never opens a FIFO with no writer (premature EOF) and never finds
+//! the reply FIFO without a reader. Every wait has a deadline and watches the target,
+//! so a worker that exits mid-session is reported, not waited on.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use attach_protocol::{
+    decode_line, encode_line, write_all_by, ErrorKind, FifoPaths, LineReader, Reply, Request,
+    Token, WireError, MAX_REPLY_LINE, PROTOCOL_VERSION,
+};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use crate::claim::{self, CreatedPath, RequestFifo};
+use crate::error::ConnectError;
+use crate::interrupt;
+use crate::target::Target;
+
+/// How often a waiting client checks that the target still lives.
+const LIVENESS_CHECK: Duration = Duration::from_millis(100);
+
+/// How to reach the agent.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    /// Deadline for the welcome and for each command's reply.
+    pub timeout: Duration,
+    /// The doorbell signal the agent listens for.
+    pub signal: Signal,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> ConnectOptions {
+        ConnectOptions {
+            timeout: Duration::from_secs(5),
+            signal: Signal::SIGUSR1,
+        }
+    }
+}
+
+/// The answer to one command.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Value {
+        value: serde_json::Value,
+        output: Vec<String>,
+        elapsed_us: u64,
+    },
+    Failed {
+        kind: ErrorKind,
+        message: String,
+        line: Option<usize>,
+        column: Option<usize>,
+    },
+}
+
+/// An open session. Dropping it says `bye` and removes the FIFOs it made.
+pub struct Session {
+    target: Target,
+    session_id: String,
+    agent_version: String,
+    timeout: Duration,
+    next_id: u64,
+    reader: LineReader,
+    reply: OwnedFd,
+    request: RequestFifo,
+    _reply_path: CreatedPath,
+}
+
+impl Session {
+    /// Checks the target, creates the FIFOs, rings the doorbell and waits for welcome.
+    pub fn connect(pid: u32, options: &ConnectOptions) -> Result<Session, ConnectError> {
+        let target = Target::inspect(pid, options.signal)?;
+        let paths = FifoPaths::for_pid(pid);
+        let token =
+            Token::generate().map_err(|err| ConnectError::io("cannot read /dev/urandom", err))?;
+        let request = claim::claim_request(&paths, &token, target.uid)?;
+        let (reply, reply_path) = claim::create_reply(&paths, &token, target.uid)?;
+        let hello = Request::Hello {
+            v: PROTOCOL_VERSION,
+            token: token.as_str().to_owned(),
+            client_pid: std::process::id(),
+        };
+        write_all_by(
+            request.fd.as_fd(),
+            &encode_line(&hello),
+            Instant::now() + options.timeout,
+        )
+        .map_err(|err| {
+            ConnectError::io("cannot write the request FIFO", std::io::Error::other(err))
+        })?;
+        match kill(Pid::from_raw(pid as i32), options.signal) {
+            Ok(()) => {}
+            Err(nix::errno::Errno::ESRCH) => return Err(ConnectError::Exited { pid }),
+            Err(nix::errno::Errno::EPERM) => {
+                return Err(ConnectError::PermissionDenied {
+                    pid,
+                    owner: target.uid,
+                })
+            }
+            Err(errno) => return Err(ConnectError::io("cannot signal the target", errno)),
+        }
+        let mut session = Session {
+            target,
+            session_id: String::new(),
+            agent_version: String::new(),
+            timeout: options.timeout,
+            next_id: 0,
+            reader: LineReader::new(MAX_REPLY_LINE),
+            reply,
+            request,
+            _reply_path: reply_path,
+        };
+        match session.next_reply(Instant::now() + options.timeout)? {
+            Reply::Welcome {
+                token: echoed,
+                session: id,
+                agent_version,
+                ..
+            } if echoed == token.as_str() => {
+                session.session_id = id;
+                session.agent_version = agent_version;
+                Ok(session)
+            }
+            Reply::Error {
+                kind: ErrorKind::Version,
+                message,
+                ..
+            } => Err(ConnectError::Version(message)),
+            other => Err(ConnectError::BadReply(format!(
+                "expected welcome, got {other:?}"
+            ))),
+        }
+    }
+
+    /// Evaluates `code` in the session and waits for its answer.
+    pub fn eval(&mut self, code: &str) -> Result<Outcome, ConnectError> {
+        self.next_id += 1;
+        let id = self.next_id;
+        let request = Request::Eval {
+            id,
+            code: code.to_owned(),
+        };
+        let deadline = Instant::now() + self.timeout;
+        write_all_by(self.request.fd.as_fd(), &encode_line(&request), deadline)
+            .map_err(|err| self.wire_error(err))?;
+        loop {
+            match self.next_reply(deadline)? {
+                Reply::Value {
+                    id: got,
+                    value,
+                    output,
+                    elapsed_us,
+                } if got == id => {
+                    return Ok(Outcome::Value {
+                        value,
+                        output,
+                        elapsed_us,
+                    })
+                }
+                Reply::Error {
+                    id: got,
+                    kind,
+                    message,
+                    line,
+                    column,
+                } if got == Some(id) || got.is_none() => {
+                    return Ok(Outcome::Failed {
+                        kind,
+                        message,
+                        line,
+                        column,
+                    })
+                }
+                Reply::Bye { reason } => return Err(ConnectError::Closed { reason }),
+                // A late answer to a command we stopped waiting for: skip it.
+                _ => continue,
+            }
+        }
+    }
+
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    pub fn session_id(&self) -> &str {
+        &self.session_id
+    }
+
+    pub fn agent_version(&self) -> &str {
+        &self.agent_version
+    }
+
+    fn next_reply(&mut self, deadline: Instant) -> Result<Reply, ConnectError> {
+        loop {
+            if interrupt::requested() {
+                return Err(ConnectError::Interrupted);
+            }
+            let slice = deadline.min(Instant::now() + LIVENESS_CHECK);
+            match self.reader.read_line(self.reply.as_fd(), slice) {
+                Ok(Some(line)) => {
+                    return decode_line(&line)
+                        .map_err(|err| ConnectError::BadReply(err.to_string()))
+                }
+                Ok(None) => return Err(self.gone("the agent closed the reply FIFO")),
+                Err(WireError::Timeout) if Instant::now() < deadline => {
+                    if !self.target.is_alive() {
+                        return Err(ConnectError::Exited {
+                            pid: self.target.pid,
+                        });
+                    }
+                }
+                Err(err) => return Err(self.wire_error(err)),
+            }
+        }
+    }
+
+    fn wire_error(&self, err: WireError) -> ConnectError {
+        match err {
+            WireError::Timeout => ConnectError::Timeout {
+                pid: self.target.pid,
+                after: self.timeout,
+            },
+            WireError::PeerGone => self.gone("the agent stopped reading"),
+            other => ConnectError::BadReply(other.to_string()),
+        }
+    }
+
+    fn gone(&self, reason: &str) -> ConnectError {
+        if self.target.is_alive() {
+            ConnectError::Closed {
+                reason: reason.to_owned(),
+            }
+        } else {
+            ConnectError::Exited {
+                pid: self.target.pid,
+            }
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let bye = encode_line(&Request::Bye);
+        let _ = write_all_by(
+            self.request.fd.as_fd(),
+            &bye,
+            Instant::now() + Duration::from_millis(100),
+        );
+    }
+}

@@ -1,0 +1,82 @@
+//! What we know about the target process before sending it anything.
+//!
+//! `attach` must never kill a process that has no agent: SIGUSR1's default action is
+//! to terminate. So before any signal we read `/proc/<pid>/status` and require that
+//! the process catches the doorbell signal (its `SigCgt` mask), and that we are
+//! allowed to signal it (same effective uid, or root).
+
+use std::path::PathBuf;
+
+use nix::sys::signal::Signal;
+
+use crate::error::ConnectError;
+
+/// A live process we may attach to.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub pid: u32,
+    pub name: String,
+    /// Effective uid of the target.
+    pub uid: u32,
+    /// Start time in clock ticks since boot; tells a restarted pid apart.
+    start_ticks: u64,
+}
+
+impl Target {
+    /// Inspects `pid` and checks that it can be attached to with `signal`.
+    pub fn inspect(pid: u32, signal: Signal) -> Result<Target, ConnectError> {
+        let status = read_proc(pid, "status").ok_or(ConnectError::NoSuchProcess { pid })?;
+        let start_ticks = start_ticks(pid).ok_or(ConnectError::NoSuchProcess { pid })?;
+        let name = field(&status, "Name:").unwrap_or("?").to_owned();
+        let uid = field(&status, "Uid:")
+            .and_then(|uids| uids.split_whitespace().nth(1))
+            .and_then(|euid| euid.parse().ok())
+            .ok_or(ConnectError::NoSuchProcess { pid })?;
+        let me = nix::unistd::geteuid().as_raw();
+        if me != 0 && me != uid {
+            return Err(ConnectError::PermissionDenied { pid, owner: uid });
+        }
+        let caught = field(&status, "SigCgt:")
+            .and_then(|mask| u64::from_str_radix(mask, 16).ok())
+            .unwrap_or(0);
+        if caught & (1u64 << (signal as i32 - 1)) == 0 {
+            return Err(ConnectError::NoAgent { pid, name, signal });
+        }
+        Ok(Target {
+            pid,
+            name,
+            uid,
+            start_ticks,
+        })
+    }
+
+    /// False once the process has exited (or its pid was reused).
+    pub fn is_alive(&self) -> bool {
+        let state = read_proc(self.pid, "stat").and_then(|stat| {
+            let after_name = stat.get(stat.rfind(')')? + 2..)?.to_owned();
+            after_name.chars().next()
+        });
+        matches!(state, Some(s) if s != 'Z' && s != 'X')
+            && start_ticks(self.pid) == Some(self.start_ticks)
+    }
+}
+
+fn read_proc(pid: u32, file: &str) -> Option<String> {
+    std::fs::read_to_string(PathBuf::from(format!("/proc/{pid}/{file}"))).ok()
+}
+
+fn field<'a>(status: &'a str, key: &str) -> Option<&'a str> {
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(key))
+        .map(str::trim)
+}
+
+fn start_ticks(pid: u32) -> Option<u64> {
+    let stat = read_proc(pid, "stat")?;
+    stat.get(stat.rfind(')')? + 2..)?
+        .split(' ')
+        .nth(19)?
+        .parse()
+        .ok()
+}

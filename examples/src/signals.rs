@@ -1,0 +1,81 @@
+//! Signals as events: the handler writes the signal number to a self-pipe, a normal
+//! thread reads it and acts.
+//!
+//! This is the lesson of the reentrancy seed: a handler may interrupt `malloc`, a
+//! lock holder or a half-written `println!`, so it must not call any of them. Here the
+//! handler does one `write(2)` (async-signal-safe) and restores `errno`; the shutdown,
+//! reload and reaping logic runs in the worker's main loop, where anything is allowed.
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::{AtomicI32, Ordering};
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::libc;
+use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+
+static EVENT_FD: AtomicI32 = AtomicI32::new(-1);
+
+extern "C" fn on_signal(signal: libc::c_int) {
+    // SAFETY: reads this thread's errno slot so it can be restored below.
+    let saved_errno = unsafe { *libc::__errno_location() };
+    let fd = EVENT_FD.load(Ordering::Relaxed);
+    if fd >= 0 {
+        let byte = signal as u8;
+        // SAFETY: write(2) is async-signal-safe; one byte from a live stack slot.
+        unsafe { libc::write(fd, (&byte as *const u8).cast(), 1) };
+    }
+    // SAFETY: restores the errno of the interrupted code.
+    unsafe { *libc::__errno_location() = saved_errno };
+}
+
+/// Receives the signals it was created for as bytes on a pipe.
+pub struct SignalEvents {
+    read: OwnedFd,
+    _write: OwnedFd,
+}
+
+impl SignalEvents {
+    /// Routes `signals` to this pipe (SA_RESTART, so slow calls elsewhere resume).
+    pub fn install(signals: &[Signal]) -> nix::Result<SignalEvents> {
+        let (read, write) = nix::unistd::pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC)?;
+        EVENT_FD.store(write.as_raw_fd(), Ordering::SeqCst);
+        let action = SigAction::new(
+            SigHandler::Handler(on_signal),
+            SaFlags::SA_RESTART,
+            SigSet::empty(),
+        );
+        for &signal in signals {
+            // SAFETY: the handler only writes one byte to a pipe (see module docs).
+            unsafe { sigaction(signal, &action) }?;
+        }
+        Ok(SignalEvents {
+            read,
+            _write: write,
+        })
+    }
+
+    /// The descriptor to poll for readability.
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.read.as_fd()
+    }
+
+    /// Signals received since the last call, oldest first.
+    pub fn take(&self) -> Vec<Signal> {
+        let mut received = Vec::new();
+        let mut buffer = [0u8; 64];
+        loop {
+            match nix::unistd::read(self.read.as_fd(), &mut buffer) {
+                Ok(0) => break,
+                Ok(n) => received.extend(
+                    buffer[..n]
+                        .iter()
+                        .filter_map(|&b| Signal::try_from(b as i32).ok()),
+                ),
+                Err(Errno::EINTR) => continue,
+                Err(_) => break,
+            }
+        }
+        received
+    }
+}
