@@ -136,9 +136,14 @@ impl Evaluator {
             EvalAltResult::ErrorDataTooLarge(what, ..) => limit(format!(
                 "stopped: {what} grew past its limit (see limits())"
             )),
-            _ => {
+            other => {
                 let kind = self.state.failure.get().unwrap_or(ErrorKind::Runtime);
-                Failure::new(kind, err.to_string(), position)
+                let message = match other {
+                    // Our own errors (and `throw`): the message without Rhai's prefix.
+                    EvalAltResult::ErrorRuntime(value, _) => value.to_string(),
+                    _ => err.to_string(),
+                };
+                Failure::new(kind, message, position)
             }
         }
     }

@@ -56,6 +56,8 @@ impl Registry {
     fn check_name(&mut self, name: &str) -> bool {
         let reason = if !is_identifier(name) {
             Some("names must be identifiers: a letter or _ followed by letters, digits or _")
+        } else if rhai::Engine::new_raw().compile_expression(name).is_err() {
+            Some("the name is a Rhai keyword or reserved word")
         } else if crate::builtins::is_builtin(name) {
             Some("the name belongs to a built-in")
         } else if self.values.contains_key(name) || self.functions.contains_key(name) {
@@ -77,4 +79,20 @@ fn is_identifier(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keywords_builtins_and_duplicates_are_refused() {
+        let mut registry = Registry::default();
+        let value: Arc<dyn Live> = Arc::new(crate::live::Getter(|| 1));
+        for name in ["shared", "fn", "pid", "9lives", "a-b", "ok_name", "ok_name"] {
+            registry.add_value(name, "", value.clone());
+        }
+        assert_eq!(registry.values.keys().collect::<Vec<_>>(), ["ok_name"]);
+        assert_eq!(registry.problems.len(), 6);
+    }
 }

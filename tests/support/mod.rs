@@ -1,0 +1,274 @@
+//! Helpers shared by the integration tests: start real workers, run the real
+//! `attach` binary, and bound every wait so a bug fails a test instead of hanging.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+/// Upper bound for any single wait in a test.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// Path of a workspace binary (`attach`, `http-worker`), built on demand.
+pub fn workspace_bin(name: &str) -> PathBuf {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    let dir = std::env::current_exe()
+        .expect("test executable path")
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target directory")
+        .to_owned();
+    let path = dir.join(name);
+    if !path.exists() {
+        BUILT.get_or_init(|| {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let status = Command::new(cargo)
+                .args([
+                    "build",
+                    "--bins",
+                    "-p",
+                    "attach-cli",
+                    "-p",
+                    "attach-examples",
+                ])
+                .status()
+                .expect("run cargo build");
+            assert!(status.success(), "building the workspace binaries failed");
+        });
+    }
+    assert!(
+        path.exists(),
+        "{} is missing; run `cargo build --workspace`",
+        path.display()
+    );
+    path
+}
+
+pub fn attach_bin() -> PathBuf {
+    workspace_bin("attach")
+}
+
+/// A real worker process, killed and reaped on drop.
+pub struct Worker {
+    pub child: Child,
+    pub pid: u32,
+    pub first_line: String,
+}
+
+impl Worker {
+    /// Starts `program` and waits for its first stdout line.
+    pub fn start(program: PathBuf, args: &[&str]) -> Worker {
+        let mut child = Command::new(&program)
+            .args(args)
+            .env("RUST_LOG", "off")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|err| panic!("cannot start {}: {err}", program.display()));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (sender, receiver) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            let first = lines.next().and_then(Result::ok).unwrap_or_default();
+            let _ = sender.send(first);
+            // Keep draining so the worker never blocks on a full stdout pipe.
+            for _ in lines {}
+        });
+        let first_line = receiver
+            .recv_timeout(WAIT)
+            .expect("worker printed its first line in time");
+        let pid = child.id();
+        Worker {
+            child,
+            pid,
+            first_line,
+        }
+    }
+
+    /// The example HTTP worker on a free loopback port.
+    pub fn http(threads: usize) -> (Worker, SocketAddr) {
+        let threads = threads.to_string();
+        let worker = Worker::start(
+            workspace_bin("http-worker"),
+            &["--listen", "127.0.0.1:0", "--threads", &threads],
+        );
+        let addr = worker
+            .first_line
+            .strip_prefix("listening on ")
+            .and_then(|addr| addr.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected first line: {:?}", worker.first_line));
+        (worker, addr)
+    }
+
+    /// The fixture worker of this test crate.
+    pub fn fixture(args: &[&str]) -> Worker {
+        let worker = Worker::start(PathBuf::from(env!("CARGO_BIN_EXE_fixture-worker")), args);
+        assert_eq!(worker.first_line, "ready");
+        worker
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    pub fn signal(&self, signal: Signal) {
+        kill(Pid::from_raw(self.pid as i32), signal).expect("signal the worker");
+    }
+
+    /// Waits for the worker to exit on its own.
+    pub fn wait_exit(&mut self) -> ExitStatus {
+        wait_child(&mut self.child).expect("worker exited in time")
+    }
+
+    /// Files in /tmp that belong to sessions with this worker.
+    pub fn leftover_fifos(&self) -> Vec<String> {
+        let prefix = format!("{}.", self.pid);
+        std::fs::read_dir("/tmp")
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .filter_map(|entry| entry.file_name().into_string().ok())
+                    .filter(|name| name.starts_with(&prefix))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        for name in self.leftover_fifos() {
+            let _ = std::fs::remove_file(PathBuf::from("/tmp").join(name));
+        }
+    }
+}
+
+/// Waits up to `WAIT` for `child`; kills it and returns None on timeout.
+pub fn wait_child(child: &mut Child) -> Option<ExitStatus> {
+    let deadline = Instant::now() + WAIT;
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
+/// What an `attach` run printed.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `attach args...` with `stdin` piped in, bounded by `WAIT`.
+pub fn attach(args: &[&str], stdin: &str) -> Run {
+    let mut child = Command::new(attach_bin())
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start attach");
+    let mut input = child.stdin.take().expect("piped stdin");
+    let stdin = stdin.to_owned();
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(stdin.as_bytes());
+    });
+    let (sender, receiver) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = sender.send(child.wait_with_output());
+    });
+    let output = receiver
+        .recv_timeout(WAIT)
+        .unwrap_or_else(|_| panic!("attach {args:?} did not finish within {WAIT:?}"))
+        .expect("attach output");
+    let _ = writer.join();
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// `attach <pid> -e <expr>`.
+pub fn eval(pid: u32, expr: &str) -> Run {
+    attach(&[&pid.to_string(), "-e", expr], "")
+}
+
+/// An `attach` session held open by the test: lines go in through stdin.
+pub struct OpenSession {
+    pub child: Child,
+    stdin: Option<std::process::ChildStdin>,
+    lines: mpsc::Receiver<String>,
+}
+
+impl OpenSession {
+    /// Starts piped `attach <pid>` and proves the session is open with `1+1`.
+    pub fn start(pid: u32) -> OpenSession {
+        let mut child = Command::new(attach_bin())
+            .arg(pid.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start attach");
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (sender, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut session = OpenSession {
+            child,
+            stdin,
+            lines,
+        };
+        assert_eq!(
+            session.ask("1 + 1").as_deref(),
+            Some("2"),
+            "session did not open"
+        );
+        session
+    }
+
+    /// Sends one line and waits for one line of output.
+    pub fn ask(&mut self, line: &str) -> Option<String> {
+        let stdin = self.stdin.as_mut()?;
+        writeln!(stdin, "{line}").ok()?;
+        stdin.flush().ok()?;
+        self.lines.recv_timeout(WAIT).ok()
+    }
+
+    /// Closes stdin (a clean end of the session) and waits for exit.
+    pub fn finish(mut self) -> Option<ExitStatus> {
+        self.stdin.take();
+        wait_child(&mut self.child)
+    }
+}
+
+impl Drop for OpenSession {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
