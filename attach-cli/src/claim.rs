@@ -1,9 +1,9 @@
 //! Creating the session's FIFOs so that nobody else can plant or steal them.
 //!
 //! The request FIFO is created under a private temporary name, opened, checked and
-//! locked (`flock`), and only then hard-linked to `/tmp/<pid>.pipe`. `link` fails if
-//! anything is already there, so the well-known path never shows an unlocked FIFO of
-//! ours. A FIFO already at the path is then judged:
+//! locked (`flock`), and only then renamed to `/tmp/<pid>.pipe` with
+//! `RENAME_NOREPLACE`, which fails if anything is already there: the well-known path
+//! never shows an unlocked FIFO of ours. A FIFO already at the path is then judged:
 //! * not a FIFO, a symlink, someone else's, or loosely permitted: refused (planted);
 //! * ours and locked: another live session (busy);
 //! * ours and unlocked: left by a crashed client (stale): removed, with its reply FIFOs.
@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use attach_protocol::fifo::{check_fd, open_checked, Access, FifoError, FifoOwner};
 use attach_protocol::{FifoPaths, Token};
 use nix::errno::Errno;
-use nix::fcntl::{Flock, FlockArg};
+use nix::fcntl::{renameat2, Flock, FlockArg, RenameFlags, AT_FDCWD};
 use nix::sys::stat::{fchmod, Mode};
 use nix::unistd::{fchown, mkfifo, Uid};
 
@@ -27,6 +27,11 @@ pub(crate) struct CreatedPath(Option<PathBuf>);
 impl CreatedPath {
     pub(crate) fn path(&self) -> &Path {
         self.0.as_deref().expect("path is set until drop")
+    }
+
+    /// The file was moved away: nothing to remove any more.
+    fn forget(mut self) {
+        self.0 = None;
     }
 }
 
@@ -61,20 +66,25 @@ pub(crate) fn claim_request(
         .map_err(|(_, errno)| ConnectError::io("cannot lock the new request FIFO", errno))?;
     let public = paths.request();
     for _ in 0..3 {
-        match std::fs::hard_link(private.path(), &public) {
+        match renameat2(
+            AT_FDCWD,
+            private.path(),
+            AT_FDCWD,
+            &public,
+            RenameFlags::RENAME_NOREPLACE,
+        ) {
             Ok(()) => {
+                private.forget();
                 return Ok(RequestFifo {
                     _published: CreatedPath(Some(public)),
                     fd,
-                })
+                });
             }
-            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
-                remove_if_stale(paths, &public, owner)?;
-            }
-            Err(err) => {
+            Err(Errno::EEXIST) => remove_if_stale(paths, &public, owner)?,
+            Err(errno) => {
                 return Err(ConnectError::io(
                     format!("cannot create {}", public.display()),
-                    err,
+                    errno,
                 ))
             }
         }
@@ -116,9 +126,13 @@ fn make_fifo(
     }
     let created = CreatedPath(Some(path.to_owned()));
     let me = nix::unistd::geteuid().as_raw();
-    let fd = open_checked(path, access, FifoOwner::Uid(me)).map_err(|err| planted(path, err))?;
-    fchmod(fd.as_fd(), Mode::S_IRUSR | Mode::S_IWUSR)
-        .map_err(|errno| ConnectError::io("cannot set FIFO mode", errno))?;
+    let (fd, stat) =
+        open_checked(path, access, FifoOwner::Uid(me)).map_err(|err| planted(path, err))?;
+    if stat.st_mode & 0o600 != 0o600 {
+        // A strict umask took our own bits away; give them back.
+        fchmod(fd.as_fd(), Mode::S_IRUSR | Mode::S_IWUSR)
+            .map_err(|errno| ConnectError::io("cannot set FIFO mode", errno))?;
+    }
     if owner != me {
         // Root attaching to a service user's process: the agent must own its FIFOs.
         fchown(fd.as_fd(), Some(Uid::from_raw(owner)), None).map_err(|errno| {
@@ -127,15 +141,15 @@ fn make_fifo(
                 errno,
             )
         })?;
+        check_fd(&fd, path, FifoOwner::Uid(owner)).map_err(|err| planted(path, err))?;
     }
-    check_fd(&fd, path, FifoOwner::Uid(owner)).map_err(|err| planted(path, err))?;
     Ok((fd, created))
 }
 
 /// Removes a FIFO left at `public` by a crashed client; refuses anything else.
 fn remove_if_stale(paths: &FifoPaths, public: &Path, owner: u32) -> Result<(), ConnectError> {
     let existing = match open_checked(public, Access::ReadWrite, FifoOwner::Uid(owner)) {
-        Ok(fd) => fd,
+        Ok((fd, _)) => fd,
         Err(FifoError::Missing { .. }) => return Ok(()),
         Err(err) => return Err(planted(public, err)),
     };

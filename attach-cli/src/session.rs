@@ -13,6 +13,7 @@ use attach_protocol::{
     decode_line, encode_line, write_all_by, ErrorKind, FifoPaths, LineReader, Reply, Request,
     Token, WireError, MAX_REPLY_LINE, PROTOCOL_VERSION,
 };
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
@@ -23,6 +24,11 @@ use crate::target::Target;
 
 /// How often a waiting client checks that the target still lives.
 const LIVENESS_CHECK: Duration = Duration::from_millis(100);
+
+/// How long the client busy-waits for a reply before sleeping in `poll`. Answers
+/// usually arrive within this window, and waking a sleeping process costs more than
+/// the reply itself. Only the client spins; the agent never does.
+const SPIN: Duration = Duration::from_micros(500);
 
 /// How to reach the agent.
 #[derive(Debug, Clone)]
@@ -74,36 +80,31 @@ pub struct Session {
 impl Session {
     /// Checks the target, creates the FIFOs, rings the doorbell and waits for welcome.
     pub fn connect(pid: u32, options: &ConnectOptions) -> Result<Session, ConnectError> {
+        Session::open(pid, options, None).map(|(session, _)| session)
+    }
+
+    /// Connects and evaluates one command with a single wake-up of the agent: the
+    /// `eval` is queued behind `hello` before the doorbell rings.
+    pub fn one_shot(
+        pid: u32,
+        options: &ConnectOptions,
+        code: &str,
+    ) -> Result<Outcome, ConnectError> {
+        let (_session, outcome) = Session::open(pid, options, Some(code))?;
+        Ok(outcome.expect("open answers the queued command"))
+    }
+
+    fn open(
+        pid: u32,
+        options: &ConnectOptions,
+        first: Option<&str>,
+    ) -> Result<(Session, Option<Outcome>), ConnectError> {
         let target = Target::inspect(pid, options.signal)?;
         let paths = FifoPaths::for_pid(pid);
         let token =
             Token::generate().map_err(|err| ConnectError::io("cannot read /dev/urandom", err))?;
         let request = claim::claim_request(&paths, &token, target.uid)?;
         let (reply, reply_path) = claim::create_reply(&paths, &token, target.uid)?;
-        let hello = Request::Hello {
-            v: PROTOCOL_VERSION,
-            token: token.as_str().to_owned(),
-            client_pid: std::process::id(),
-        };
-        write_all_by(
-            request.fd.as_fd(),
-            &encode_line(&hello),
-            Instant::now() + options.timeout,
-        )
-        .map_err(|err| {
-            ConnectError::io("cannot write the request FIFO", std::io::Error::other(err))
-        })?;
-        match kill(Pid::from_raw(pid as i32), options.signal) {
-            Ok(()) => {}
-            Err(nix::errno::Errno::ESRCH) => return Err(ConnectError::Exited { pid }),
-            Err(nix::errno::Errno::EPERM) => {
-                return Err(ConnectError::PermissionDenied {
-                    pid,
-                    owner: target.uid,
-                })
-            }
-            Err(errno) => return Err(ConnectError::io("cannot signal the target", errno)),
-        }
         let mut session = Session {
             target,
             session_id: String::new(),
@@ -115,7 +116,28 @@ impl Session {
             request,
             _reply_path: reply_path,
         };
-        match session.next_reply(Instant::now() + options.timeout)? {
+        let hello = Request::Hello {
+            v: PROTOCOL_VERSION,
+            token: token.as_str().to_owned(),
+            client_pid: std::process::id(),
+        };
+        let deadline = Instant::now() + options.timeout;
+        session.send(&hello, deadline)?;
+        let first_id = first
+            .map(|code| session.queue_eval(code, deadline))
+            .transpose()?;
+        match kill(Pid::from_raw(pid as i32), options.signal) {
+            Ok(()) => {}
+            Err(nix::errno::Errno::ESRCH) => return Err(ConnectError::Exited { pid }),
+            Err(nix::errno::Errno::EPERM) => {
+                return Err(ConnectError::PermissionDenied {
+                    pid,
+                    owner: session.target.uid,
+                })
+            }
+            Err(errno) => return Err(ConnectError::io("cannot signal the target", errno)),
+        }
+        match session.next_reply(deadline)? {
             Reply::Welcome {
                 token: echoed,
                 session: id,
@@ -124,30 +146,50 @@ impl Session {
             } if echoed == token.as_str() => {
                 session.session_id = id;
                 session.agent_version = agent_version;
-                Ok(session)
             }
             Reply::Error {
                 kind: ErrorKind::Version,
                 message,
                 ..
-            } => Err(ConnectError::Version(message)),
-            other => Err(ConnectError::BadReply(format!(
-                "expected welcome, got {other:?}"
-            ))),
+            } => return Err(ConnectError::Version(message)),
+            other => {
+                return Err(ConnectError::BadReply(format!(
+                    "expected welcome, got {other:?}"
+                )))
+            }
         }
+        let outcome = first_id
+            .map(|id| session.answer_to(id, deadline))
+            .transpose()?;
+        Ok((session, outcome))
     }
 
     /// Evaluates `code` in the session and waits for its answer.
     pub fn eval(&mut self, code: &str) -> Result<Outcome, ConnectError> {
+        let deadline = Instant::now() + self.timeout;
+        let id = self.queue_eval(code, deadline)?;
+        self.answer_to(id, deadline)
+    }
+
+    fn queue_eval(&mut self, code: &str, deadline: Instant) -> Result<u64, ConnectError> {
         self.next_id += 1;
         let id = self.next_id;
-        let request = Request::Eval {
-            id,
-            code: code.to_owned(),
-        };
-        let deadline = Instant::now() + self.timeout;
-        write_all_by(self.request.fd.as_fd(), &encode_line(&request), deadline)
-            .map_err(|err| self.wire_error(err))?;
+        self.send(
+            &Request::Eval {
+                id,
+                code: code.to_owned(),
+            },
+            deadline,
+        )?;
+        Ok(id)
+    }
+
+    fn send(&self, request: &Request, deadline: Instant) -> Result<(), ConnectError> {
+        write_all_by(self.request.fd.as_fd(), &encode_line(request), deadline)
+            .map_err(|err| self.wire_error(err))
+    }
+
+    fn answer_to(&mut self, id: u64, deadline: Instant) -> Result<Outcome, ConnectError> {
         loop {
             match self.next_reply(deadline)? {
                 Reply::Value {
@@ -196,6 +238,9 @@ impl Session {
     }
 
     fn next_reply(&mut self, deadline: Instant) -> Result<Reply, ConnectError> {
+        if !self.reader.has_line() {
+            spin_until_readable(self.reply.as_fd(), SPIN);
+        }
         loop {
             if interrupt::requested() {
                 return Err(ConnectError::Interrupted);
@@ -251,5 +296,17 @@ impl Drop for Session {
             &bye,
             Instant::now() + Duration::from_millis(100),
         );
+    }
+}
+
+/// Polls `fd` without blocking until it is readable or `budget` has passed.
+fn spin_until_readable(fd: std::os::fd::BorrowedFd<'_>, budget: Duration) {
+    let until = Instant::now() + budget;
+    while Instant::now() < until {
+        let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
+        if poll(&mut fds, PollTimeout::ZERO).is_ok_and(|ready| ready > 0) {
+            return;
+        }
+        std::hint::spin_loop();
     }
 }

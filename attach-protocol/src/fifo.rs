@@ -76,8 +76,13 @@ pub enum FifoError {
     Open { path: PathBuf, errno: Errno },
 }
 
-/// Opens `path` following the three rules in the module docs.
-pub fn open_checked(path: &Path, access: Access, owner: FifoOwner) -> Result<OwnedFd, FifoError> {
+/// Opens `path` following the three rules in the module docs. Returns the
+/// descriptor and its `fstat`, on which every check was made.
+pub fn open_checked(
+    path: &Path,
+    access: Access,
+    owner: FifoOwner,
+) -> Result<(OwnedFd, FileStat), FifoError> {
     let before = lstat(path).map_err(|errno| open_error(path, errno))?;
     check_stat(path, &before, owner)?;
     let flags = OFlag::O_NOFOLLOW
@@ -89,8 +94,8 @@ pub fn open_checked(path: &Path, access: Access, owner: FifoOwner) -> Result<Own
             Access::ReadWrite => OFlag::O_RDWR,
         };
     let fd = open(path, flags, Mode::empty()).map_err(|errno| open_error(path, errno))?;
-    check_fd(&fd, path, owner)?;
-    Ok(fd)
+    let stat = check_fd(&fd, path, owner)?;
+    Ok((fd, stat))
 }
 
 /// Checks an already open descriptor: FIFO, owner, no group/other permissions.

@@ -67,6 +67,11 @@ impl LineReader {
         }
     }
 
+    /// True when a complete line is already buffered (no read needed).
+    pub fn has_line(&self) -> bool {
+        self.buffer.contains(&b'\n')
+    }
+
     /// The next line without its newline; `Ok(None)` at end of file (a partial last
     /// line is dropped). After `LineTooLong` the stream is out of step: close it.
     pub fn read_line(

@@ -6,3 +6,4 @@ pub mod http;
 pub mod http_client;
 pub mod signals;
 pub mod sleep;
+pub mod workspace_bin;

@@ -110,7 +110,8 @@ fn process_uptime() -> Option<f64> {
         .next()?
         .parse()
         .ok()?;
-    Some((boot_uptime - start_ticks / ticks_per_second).max(0.0))
+    let seconds = (boot_uptime - start_ticks / ticks_per_second).max(0.0);
+    Some((seconds * 100.0).round() / 100.0)
 }
 
 /// `/proc/self/comm`: the name `ps` shows.

@@ -12,7 +12,7 @@
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::Instant;
 
-use attach_protocol::fifo::{check_fd, open_checked, Access, FifoError, FifoOwner};
+use attach_protocol::fifo::{open_checked, Access, FifoError, FifoOwner};
 use attach_protocol::{
     decode_line, encode_line, write_all_by, ErrorKind, FifoPaths, LineReader, Reply, Request,
     Token, WireError, MAX_REQUEST_LINE, PROTOCOL_VERSION,
@@ -42,15 +42,13 @@ struct Client {
 pub(crate) fn answer_doorbell(ctx: &mut AgentContext, evaluator: &Evaluator) {
     let request_path = ctx.paths.request();
     let me = nix::unistd::geteuid().as_raw();
-    let request = match open_checked(&request_path, Access::Read, FifoOwner::UidOrRoot(me)) {
-        Ok(fd) => fd,
+    // The client's uid is the owner of the opened request FIFO: only that uid (or
+    // root) could have created it with mode 0600 and written a hello into it.
+    let (request, uid) = match open_checked(&request_path, Access::Read, FifoOwner::UidOrRoot(me)) {
+        Ok((fd, stat)) => (fd, stat.st_uid),
         Err(FifoError::Missing { .. }) => {
             return debug!(target: "attach::agent", "doorbell rang with no request FIFO")
         }
-        Err(err) => return warn!(target: "attach::agent", %err, "refused the request FIFO"),
-    };
-    let uid = match check_fd(&request, &request_path, FifoOwner::UidOrRoot(me)) {
-        Ok(stat) => stat.st_uid,
         Err(err) => return warn!(target: "attach::agent", %err, "refused the request FIFO"),
     };
     let mut reader = LineReader::new(MAX_REQUEST_LINE);
@@ -79,7 +77,7 @@ pub(crate) fn answer_doorbell(ctx: &mut AgentContext, evaluator: &Evaluator) {
     };
     let reply_path = ctx.paths.reply(&token);
     let reply = match open_checked(&reply_path, Access::Write, FifoOwner::Uid(uid)) {
-        Ok(fd) => fd,
+        Ok((fd, _)) => fd,
         Err(err) => return warn!(target: "attach::agent", %err, "refused the reply FIFO"),
     };
     ctx.sessions += 1;

@@ -8,7 +8,6 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
@@ -17,40 +16,7 @@ use nix::unistd::Pid;
 /// Upper bound for any single wait in a test.
 pub const WAIT: Duration = Duration::from_secs(20);
 
-/// Path of a workspace binary (`attach`, `http-worker`), built on demand.
-pub fn workspace_bin(name: &str) -> PathBuf {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    let dir = std::env::current_exe()
-        .expect("test executable path")
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target directory")
-        .to_owned();
-    let path = dir.join(name);
-    if !path.exists() {
-        BUILT.get_or_init(|| {
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let status = Command::new(cargo)
-                .args([
-                    "build",
-                    "--bins",
-                    "-p",
-                    "attach-cli",
-                    "-p",
-                    "attach-examples",
-                ])
-                .status()
-                .expect("run cargo build");
-            assert!(status.success(), "building the workspace binaries failed");
-        });
-    }
-    assert!(
-        path.exists(),
-        "{} is missing; run `cargo build --workspace`",
-        path.display()
-    );
-    path
-}
+pub use attach_examples::workspace_bin::workspace_bin;
 
 pub fn attach_bin() -> PathBuf {
     workspace_bin("attach")
