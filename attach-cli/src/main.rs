@@ -79,13 +79,13 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
         .eval
         .clone()
         .or_else(|| (!args.command.is_empty()).then(|| args.command.join(" ")));
-    let mut session = Session::connect(args.pid, &options)
-        .with_context(|| format!("cannot attach to pid {}", args.pid))?;
+    let context = || format!("cannot attach to pid {}", args.pid);
     if let Some(line) = one_shot {
         let (code, show_unit) = split_print(&line);
-        let outcome = session.eval(code)?;
+        let outcome = Session::one_shot(args.pid, &options, code).with_context(context)?;
         return Ok(exit_for(render::print_outcome(code, &outcome, show_unit)));
     }
+    let mut session = Session::connect(args.pid, &options).with_context(context)?;
     if std::io::stdin().is_terminal() {
         return shell::run(&mut session);
     }

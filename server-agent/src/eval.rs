@@ -141,6 +141,12 @@ impl Evaluator {
                 let message = match other {
                     // Our own errors (and `throw`): the message without Rhai's prefix.
                     EvalAltResult::ErrorRuntime(value, _) => value.to_string(),
+                    EvalAltResult::ErrorVariableNotFound(name, _) => format!(
+                        "no variable or registered value named `{name}`; help() lists what this worker exposes"
+                    ),
+                    EvalAltResult::ErrorFunctionNotFound(signature, _) => format!(
+                        "no function {signature}; help() lists the functions and their arguments"
+                    ),
                     _ => err.to_string(),
                 };
                 Failure::new(kind, message, position)

@@ -33,6 +33,11 @@
 //!
 //! Set `ATTACH_AGENT=off` in the environment to start a host without the agent.
 
+/// The README's embedding snippet, compiled as a doctest so it cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeSnippet;
+
 mod agent;
 mod builtins;
 mod doorbell;
