@@ -98,6 +98,14 @@ impl AgentBuilder {
         self
     }
 
+    /// Keeps a secret out of every script, reply and log: `"config.db_password"`
+    /// redacts one key of the registered value `config` (in every element, for
+    /// lists), `"api_token"` a whole value. It reads as `"[redacted]"`.
+    pub fn redact(mut self, path: &str) -> Self {
+        self.registry.add_redaction(path);
+        self
+    }
+
     /// Registers a function scripts may call with up to four arguments (as JSON).
     /// This is the only way scripts can change host state.
     pub fn function<F>(mut self, name: &str, help: &str, function: F) -> Self
@@ -110,7 +118,7 @@ impl AgentBuilder {
 
     /// Installs the doorbell and starts the agent thread.
     pub fn install(mut self) -> Result<Agent, AgentError> {
-        if let Some(problem) = self.registry.problems.drain(..).next() {
+        if let Some(problem) = self.registry.first_problem() {
             return Err(problem);
         }
         if disabled_by_environment() {

@@ -59,7 +59,7 @@ pub(crate) fn register(
 
 fn help_text(registry: &Registry) -> String {
     let mut text = String::new();
-    let mut section = |title: &str, rows: Vec<(String, &str)>| {
+    let mut section = |title: &str, rows: Vec<(String, String)>| {
         if rows.is_empty() {
             return;
         }
@@ -75,7 +75,7 @@ fn help_text(registry: &Registry) -> String {
         registry
             .values
             .iter()
-            .map(|(name, entry)| (name.clone(), entry.help.as_str()))
+            .map(|(name, entry)| (name.clone(), with_redactions(registry, name, &entry.help)))
             .collect(),
     );
     section(
@@ -83,18 +83,36 @@ fn help_text(registry: &Registry) -> String {
         registry
             .functions
             .iter()
-            .map(|(name, entry)| (format!("{name}(..)"), entry.help.as_str()))
+            .map(|(name, entry)| (format!("{name}(..)"), entry.help.clone()))
             .collect(),
     );
     section(
         "built-ins:",
         BUILTINS
             .iter()
-            .map(|(name, help)| (name.to_string(), *help))
+            .map(|(name, help)| (name.to_string(), help.to_string()))
             .collect(),
     );
     text.push_str("language: Rhai (https://rhai.rs/book); `let x = 1` persists for the session");
     text
+}
+
+/// A value's help line, naming its redacted parts.
+fn with_redactions(registry: &Registry, name: &str, help: &str) -> String {
+    let parts: Vec<String> = registry
+        .redactions
+        .iter()
+        .filter(|path| path.value == name)
+        .map(|path| match path.keys_text() {
+            keys if keys.is_empty() => "all of it".to_owned(),
+            keys => keys,
+        })
+        .collect();
+    if parts.is_empty() {
+        help.to_owned()
+    } else {
+        format!("{help} (redacted: {})", parts.join(", "))
+    }
 }
 
 /// The process's age from `/proc/self/stat` (start time) and `/proc/uptime`.

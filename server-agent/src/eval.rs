@@ -23,12 +23,46 @@ use crate::registry::{Registry, MAX_ARITY};
 /// Most lines of `print` output kept per command.
 const MAX_PRINTED_LINES: usize = 1000;
 
+/// What `print` and `debug` produced during one command, within a budget so that a
+/// printing loop cannot fill the host's memory.
+#[derive(Default)]
+struct Printed {
+    lines: Vec<String>,
+    bytes: usize,
+    dropped: usize,
+}
+
+impl Printed {
+    fn keep(&mut self, line: String, budget: usize) {
+        if self.lines.len() < MAX_PRINTED_LINES && self.bytes + line.len() <= budget {
+            self.bytes += line.len();
+            self.lines.push(line);
+        } else {
+            self.dropped += 1;
+        }
+    }
+
+    /// The kept lines, with a note if some were dropped.
+    fn take(&mut self) -> Vec<String> {
+        let mut lines = std::mem::take(&mut self.lines);
+        if self.dropped > 0 {
+            lines.push(format!(
+                "[{} more printed lines dropped: output is capped at {MAX_PRINTED_LINES} lines and half the reply limit]",
+                self.dropped
+            ));
+        }
+        *self = Printed::default();
+        lines
+    }
+}
+
 /// Per-command state shared with the engine's callbacks.
 struct CommandState {
     deadline: Cell<Instant>,
     /// Set by callbacks when a failure has a more precise kind than "runtime".
     failure: Cell<Option<ErrorKind>>,
-    printed: RefCell<Vec<String>>,
+    printed: RefCell<Printed>,
+    print_budget: usize,
 }
 
 /// A session's variables and function definitions.
@@ -57,7 +91,8 @@ impl Evaluator {
         let state = Rc::new(CommandState {
             deadline: Cell::new(Instant::now()),
             failure: Cell::new(None),
-            printed: RefCell::new(Vec::new()),
+            printed: RefCell::new(Printed::default()),
+            print_budget: limits.max_reply_bytes / 2,
         });
         let mut engine = Engine::new();
         apply_limits(&mut engine, limits);
@@ -78,7 +113,7 @@ impl Evaluator {
         let started = Instant::now();
         self.state.deadline.set(started + self.timeout);
         self.state.failure.set(None);
-        self.state.printed.borrow_mut().clear();
+        self.state.printed.borrow_mut().take();
         let outcome = catch_unwind(AssertUnwindSafe(|| self.run(session, code)));
         let elapsed_us = started.elapsed().as_micros() as u64;
         match outcome {
@@ -86,7 +121,7 @@ impl Evaluator {
                 id,
                 value: to_json(&value),
                 elapsed_us,
-                output: std::mem::take(&mut *self.state.printed.borrow_mut()),
+                output: self.state.printed.borrow_mut().take(),
             },
             Ok(Err(failure)) => failure.into_reply(id),
             Err(payload) => Reply::error(
@@ -211,10 +246,7 @@ fn route_output(engine: &mut Engine, state: &Rc<CommandState>) {
 }
 
 fn keep_line(state: &CommandState, line: String) {
-    let mut printed = state.printed.borrow_mut();
-    if printed.len() < MAX_PRINTED_LINES {
-        printed.push(line);
-    }
+    state.printed.borrow_mut().keep(line, state.print_budget);
 }
 
 fn stop_at_deadline(engine: &mut Engine, state: &Rc<CommandState>) {
@@ -229,7 +261,10 @@ fn expose_values(engine: &mut Engine, registry: &Registry, state: &Rc<CommandSta
     let values: Vec<_> = registry
         .values
         .iter()
-        .map(|(name, entry)| (name.clone(), entry.item.clone()))
+        .map(|(name, entry)| {
+            let redactions = registry.redactions_of(name);
+            (name.clone(), entry.item.clone(), redactions)
+        })
         .collect();
     let state = state.clone();
     // `on_var` is marked volatile (not deprecated) by Rhai; it is the hook for live reads.
@@ -238,12 +273,12 @@ fn expose_values(engine: &mut Engine, registry: &Registry, state: &Rc<CommandSta
         if context.scope().contains(name) {
             return Ok(None);
         }
-        let Some((_, live)) = values.iter().find(|(known, _)| known == name) else {
+        let Some((_, live, redactions)) = values.iter().find(|(known, ..)| known == name) else {
             return Ok(None);
         };
         let deadline = state.deadline.get();
         let read = catch_unwind(AssertUnwindSafe(|| live.read(deadline)));
-        let json = match read {
+        let mut json = match read {
             Ok(Ok(json)) => json,
             Ok(Err(ReadError::Busy)) => {
                 state.failure.set(Some(ErrorKind::Busy));
@@ -255,6 +290,9 @@ fn expose_values(engine: &mut Engine, registry: &Registry, state: &Rc<CommandSta
                 return Err(format!("reading `{name}` panicked in host code: {}", quiet_panic::message(payload.as_ref())).into());
             }
         };
+        for keys in redactions {
+            crate::redact::apply(&mut json, keys);
+        }
         rhai::serde::to_dynamic(json).map(Some)
     });
 }

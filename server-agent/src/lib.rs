@@ -47,6 +47,7 @@ mod guard;
 mod limits;
 mod live;
 mod quiet_panic;
+mod redact;
 mod registry;
 mod session;
 
@@ -56,4 +57,5 @@ pub use guard::{requests_in_flight, RequestGuard};
 pub use limits::Limits;
 pub use live::{Live, ReadError};
 pub use nix::sys::signal::Signal;
+pub use redact::REDACTED;
 pub use registry::MAX_ARITY;

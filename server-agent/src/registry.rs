@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use crate::error::AgentError;
 use crate::live::Live;
+use crate::redact::RedactPath;
 
 /// A host function callable from scripts with 0 to `MAX_ARITY` JSON arguments.
 pub type HostFn = dyn Fn(&[serde_json::Value]) -> Result<serde_json::Value, String> + Send + Sync;
@@ -25,6 +26,7 @@ pub(crate) struct Entry<T: ?Sized> {
 pub(crate) struct Registry {
     pub(crate) values: BTreeMap<String, Entry<dyn Live>>,
     pub(crate) functions: BTreeMap<String, Entry<HostFn>>,
+    pub(crate) redactions: Vec<RedactPath>,
     pub(crate) problems: Vec<AgentError>,
 }
 
@@ -51,6 +53,32 @@ impl Registry {
                 },
             );
         }
+    }
+
+    pub(crate) fn add_redaction(&mut self, path: &str) {
+        self.redactions.push(RedactPath::parse(path));
+    }
+
+    /// The redacted key paths below the value `name`.
+    pub(crate) fn redactions_of(&self, name: &str) -> Vec<Vec<String>> {
+        self.redactions
+            .iter()
+            .filter(|path| path.value == name)
+            .map(|path| path.keys.clone())
+            .collect()
+    }
+
+    /// The first registration mistake, if any; checked by `install`.
+    pub(crate) fn first_problem(&mut self) -> Option<AgentError> {
+        let unknown = self
+            .redactions
+            .iter()
+            .find(|path| !self.values.contains_key(&path.value))
+            .map(|path| AgentError::BadName {
+                name: path.value.clone(),
+                reason: "redact() names a value that is not registered",
+            });
+        self.problems.drain(..).next().or(unknown)
     }
 
     fn check_name(&mut self, name: &str) -> bool {

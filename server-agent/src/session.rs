@@ -22,6 +22,9 @@ use tracing::{debug, info, warn};
 use crate::eval::{Evaluator, SessionScope};
 use crate::limits::Limits;
 
+/// How much of a command the audit log keeps.
+const AUDIT_COMMAND_CHARS: usize = 200;
+
 /// What the agent thread keeps between sessions.
 pub(crate) struct AgentContext {
     pub(crate) paths: FifoPaths,
@@ -35,6 +38,8 @@ struct Client {
     uid: u32,
     /// Claimed in `hello`; only used for the audit log.
     claimed_pid: u32,
+    /// The claimed pid exists and runs as `uid` or root.
+    pid_verified: bool,
     session: String,
 }
 
@@ -84,6 +89,7 @@ pub(crate) fn answer_doorbell(ctx: &mut AgentContext, evaluator: &Evaluator) {
     let client = Client {
         uid,
         claimed_pid,
+        pid_verified: pid_runs_as(claimed_pid, uid),
         session: format!("{}-{}", std::process::id(), ctx.sessions),
     };
     let mut channel = Channel {
@@ -178,17 +184,41 @@ fn evaluate(
     id: u64,
     code: &str,
 ) -> Reply {
+    let started = Instant::now();
     let reply = evaluator.eval(scope, id, code);
-    let (ok, elapsed_us) = match &reply {
-        Reply::Value { elapsed_us, .. } => (true, *elapsed_us),
-        _ => (false, 0),
+    let failure = match &reply {
+        Reply::Error { kind, .. } => Some(*kind),
+        _ => None,
     };
+    // The command text is the operator's; values never reach the log (redacted
+    // parts are removed before a script can see them).
     info!(
         target: "attach::audit",
         session = %client.session, uid = client.uid, client_pid = client.claimed_pid,
-        command_bytes = code.len(), ok, elapsed_us, "evaluated"
+        client_pid_verified = client.pid_verified,
+        command = %shorten(code), ok = failure.is_none(), failure = ?failure,
+        elapsed_us = started.elapsed().as_micros() as u64, "evaluated"
     );
     reply
+}
+
+/// At most `AUDIT_COMMAND_CHARS` characters of a command, for the audit log.
+fn shorten(code: &str) -> String {
+    match code.char_indices().nth(AUDIT_COMMAND_CHARS) {
+        Some((cut, _)) => format!("{}...", &code[..cut]),
+        None => code.to_owned(),
+    }
+}
+
+/// True when `pid` exists and runs as `uid` (or root): the `hello` claim is plausible.
+fn pid_runs_as(pid: u32, uid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            let uids = status.lines().find_map(|line| line.strip_prefix("Uid:"))?;
+            uids.split_whitespace().nth(1)?.parse::<u32>().ok()
+        })
+        .is_some_and(|euid| euid == uid || euid == 0)
 }
 
 /// The reply side: one JSON line per reply, size-capped, with a write deadline.

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod raw;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -27,14 +29,24 @@ pub struct Worker {
     pub child: Child,
     pub pid: u32,
     pub first_line: String,
+    /// The worker's stderr lines, when started with logging.
+    log: Option<mpsc::Receiver<String>>,
+    /// Log lines already taken from `log`.
+    pub log_seen: Vec<String>,
 }
 
 impl Worker {
     /// Starts `program` and waits for its first stdout line.
     pub fn start(program: PathBuf, args: &[&str]) -> Worker {
+        Worker::start_with_log(program, args, "off")
+    }
+
+    /// Starts `program` with `RUST_LOG=<filter>`; with a filter other than `off`, its
+    /// stderr is collected for `wait_log`.
+    pub fn start_with_log(program: PathBuf, args: &[&str], filter: &str) -> Worker {
         let mut child = Command::new(&program)
             .args(args)
-            .env("RUST_LOG", "off")
+            .env("RUST_LOG", filter)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -53,11 +65,87 @@ impl Worker {
             .recv_timeout(WAIT)
             .expect("worker printed its first line in time");
         let pid = child.id();
+        let log = (filter != "off").then(|| {
+            let stderr = child.stderr.take().expect("piped stderr");
+            let (sender, receiver) = mpsc::channel();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    if sender.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+            receiver
+        });
         Worker {
             child,
             pid,
             first_line,
+            log,
+            log_seen: Vec::new(),
         }
+    }
+
+    /// The fixture worker with the agent's logs (audit included) on stderr.
+    pub fn fixture_logged(args: &[&str]) -> Worker {
+        let worker = Worker::start_with_log(
+            PathBuf::from(env!("CARGO_BIN_EXE_fixture-worker")),
+            args,
+            "attach=debug",
+        );
+        assert_eq!(worker.first_line, "ready");
+        worker
+    }
+
+    /// Waits for a log line containing `needle` that was not seen before.
+    pub fn wait_log(&mut self, needle: &str) -> String {
+        let log = self.log.as_ref().expect("worker started with logging");
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match log.recv_timeout(left) {
+                Ok(line) => {
+                    self.log_seen.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!(
+                    "no log line with {needle:?} within {WAIT:?}; seen:\n{}",
+                    self.log_seen.join("\n")
+                ),
+            }
+        }
+    }
+
+    /// Every log line so far, without waiting for more.
+    pub fn log_so_far(&mut self) -> Vec<String> {
+        if let Some(log) = &self.log {
+            self.log_seen.extend(log.try_iter());
+        }
+        self.log_seen.clone()
+    }
+
+    /// `/proc/<pid>/status` field `key` (e.g. `VmRSS:`) as a number (kB or count).
+    pub fn status_number(&self, key: &str) -> u64 {
+        proc_number(&format!("/proc/{}/status", self.pid), key)
+    }
+
+    /// The tid of the thread named `name`.
+    pub fn thread_named(&self, name: &str) -> u32 {
+        std::fs::read_dir(format!("/proc/{}/task", self.pid))
+            .expect("task list")
+            .flatten()
+            .find_map(|task| {
+                let comm = std::fs::read_to_string(task.path().join("comm")).ok()?;
+                (comm.trim() == name).then(|| task.file_name().to_str()?.parse().ok())?
+            })
+            .unwrap_or_else(|| panic!("no thread named {name}"))
+    }
+
+    /// A field of one thread's `status` (e.g. `voluntary_ctxt_switches:`).
+    pub fn thread_status_number(&self, tid: u32, key: &str) -> u64 {
+        proc_number(&format!("/proc/{}/task/{tid}/status", self.pid), key)
     }
 
     /// The example HTTP worker on a free loopback port.
@@ -118,6 +206,15 @@ impl Drop for Worker {
             let _ = std::fs::remove_file(PathBuf::from("/tmp").join(name));
         }
     }
+}
+
+fn proc_number(path: &str, key: &str) -> u64 {
+    let status = std::fs::read_to_string(path).unwrap_or_else(|err| panic!("{path}: {err}"));
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(key))
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no {key} in {path}"))
 }
 
 /// Waits up to `WAIT` for `child`; kills it and returns None on timeout.
