@@ -157,3 +157,26 @@ fn another_doorbell_signal_works_with_attach_signal() {
     );
     assert!(worker.is_running());
 }
+
+#[test]
+fn attach_agent_off_keeps_the_agent_out_and_attach_refuses_without_harm() {
+    let mut worker = std::process::Command::new(env!("CARGO_BIN_EXE_fixture-worker"))
+        .env("ATTACH_AGENT", "off")
+        .env("RUST_LOG", "off")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(worker.stdout.take().unwrap()),
+        &mut first,
+    )
+    .unwrap();
+    assert_eq!(first.trim(), "ready");
+    let run = eval(worker.id(), "1");
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("has no attach agent"), "{run:?}");
+    assert!(matches!(worker.try_wait(), Ok(None)), "still alive");
+    worker.kill().unwrap();
+    worker.wait().unwrap();
+}

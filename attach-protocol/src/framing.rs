@@ -216,3 +216,49 @@ mod tests {
         ));
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use crate::message::{Reply, Request};
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(10_000))]
+
+        /// Any bytes at all: the decoders answer with a value or an error, never a panic.
+        #[test]
+        fn decoding_arbitrary_bytes_never_panics(line in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = decode_line::<Request>(&line);
+            let _ = decode_line::<Reply>(&line);
+        }
+
+        /// Valid requests with bytes flipped, dropped or inserted.
+        #[test]
+        fn decoding_mutated_requests_never_panics(
+            id in any::<u64>(),
+            code in ".{0,64}",
+            edits in proptest::collection::vec((any::<usize>(), any::<u8>(), 0u8..3), 1..8),
+        ) {
+            let mut line = encode_line(&Request::Eval { id, code });
+            line.pop();
+            for (at, byte, how) in edits {
+                let at = at % (line.len() + 1);
+                match how {
+                    0 if at < line.len() => line[at] = byte,
+                    1 if at < line.len() => { line.remove(at); }
+                    _ => line.insert(at, byte),
+                }
+            }
+            let _ = decode_line::<Request>(&line);
+        }
+
+        /// What we encode, we decode to the same message.
+        #[test]
+        fn eval_requests_round_trip(id in any::<u64>(), code in any::<String>()) {
+            let request = Request::Eval { id, code };
+            let line = encode_line(&request);
+            prop_assert_eq!(decode_line::<Request>(&line[..line.len() - 1]).unwrap(), request);
+        }
+    }
+}
