@@ -98,12 +98,9 @@ fn panics_in_host_callbacks_become_errors_and_the_host_lives_on() {
     assert!(run.stderr.contains("getter exploded"), "{run:?}");
     assert_eq!(eval(worker.pid, "counter").stdout.trim(), "7");
     assert!(worker.is_running());
-    worker.child.kill().unwrap();
-    worker.child.wait().unwrap();
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(worker.child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
     assert_eq!(
-        stderr, "",
+        worker.stderr_after_kill(),
+        "",
         "contained panics must not reach the host's stderr"
     );
 }
@@ -160,23 +157,14 @@ fn another_doorbell_signal_works_with_attach_signal() {
 
 #[test]
 fn attach_agent_off_keeps_the_agent_out_and_attach_refuses_without_harm() {
-    let mut worker = std::process::Command::new(env!("CARGO_BIN_EXE_fixture-worker"))
-        .env("ATTACH_AGENT", "off")
-        .env("RUST_LOG", "off")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(worker.stdout.take().unwrap()),
-        &mut first,
-    )
-    .unwrap();
-    assert_eq!(first.trim(), "ready");
-    let run = eval(worker.id(), "1");
+    let mut worker = Worker::start_with_env(
+        std::path::PathBuf::from(env!("CARGO_BIN_EXE_fixture-worker")),
+        &[],
+        &[("ATTACH_AGENT", "off")],
+    );
+    assert_eq!(worker.first_line, "ready");
+    let run = eval(worker.pid, "1");
     assert_eq!(run.code, 2, "{run:?}");
     assert!(run.stderr.contains("has no attach agent"), "{run:?}");
-    assert!(matches!(worker.try_wait(), Ok(None)), "still alive");
-    worker.kill().unwrap();
-    worker.wait().unwrap();
+    assert!(worker.is_running());
 }

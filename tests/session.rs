@@ -75,10 +75,9 @@ fn print_goes_to_the_client_not_the_host() {
     assert_eq!(run.stdout, "from the worker\n1\n", "{run:?}");
     worker.signal(nix::sys::signal::Signal::SIGTERM);
     assert!(worker.wait_exit().success());
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(worker.child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
     assert_eq!(
-        stderr, "",
+        worker.stderr_after_kill(),
+        "",
         "the agent must never write to the host's stderr"
     );
 }

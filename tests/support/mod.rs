@@ -38,15 +38,20 @@ pub struct Worker {
 impl Worker {
     /// Starts `program` and waits for its first stdout line.
     pub fn start(program: PathBuf, args: &[&str]) -> Worker {
-        Worker::start_with_log(program, args, "off")
+        Worker::start_with_env(program, args, &[])
     }
 
-    /// Starts `program` with `RUST_LOG=<filter>`; with a filter other than `off`, its
-    /// stderr is collected for `wait_log`.
-    pub fn start_with_log(program: PathBuf, args: &[&str], filter: &str) -> Worker {
+    /// Starts `program` with extra environment variables. Logging is off unless `env`
+    /// sets `RUST_LOG`; then stderr is collected for `wait_log`.
+    pub fn start_with_env(program: PathBuf, args: &[&str], env: &[(&str, &str)]) -> Worker {
+        let filter = env
+            .iter()
+            .find_map(|(key, value)| (*key == "RUST_LOG").then_some(*value))
+            .unwrap_or("off");
         let mut child = Command::new(&program)
             .args(args)
             .env("RUST_LOG", filter)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -88,10 +93,10 @@ impl Worker {
 
     /// The fixture worker with the agent's logs (audit included) on stderr.
     pub fn fixture_logged(args: &[&str]) -> Worker {
-        let worker = Worker::start_with_log(
+        let worker = Worker::start_with_env(
             PathBuf::from(env!("CARGO_BIN_EXE_fixture-worker")),
             args,
-            "attach=debug",
+            &[("RUST_LOG", "attach=debug")],
         );
         assert_eq!(worker.first_line, "ready");
         worker
@@ -176,6 +181,17 @@ impl Worker {
 
     pub fn signal(&self, signal: Signal) {
         kill(Pid::from_raw(self.pid as i32), signal).expect("signal the worker");
+    }
+
+    /// Kills the worker and returns everything it wrote to stderr.
+    pub fn stderr_after_kill(&mut self) -> String {
+        let _ = self.child.kill();
+        self.child.wait().expect("reap the worker");
+        let mut stderr = String::new();
+        if let Some(pipe) = self.child.stderr.as_mut() {
+            std::io::Read::read_to_string(pipe, &mut stderr).expect("read stderr");
+        }
+        stderr
     }
 
     /// Waits for the worker to exit on its own.
