@@ -5,11 +5,13 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-/// A response: status code and body.
+/// A response: status code, body, and whether the server closes the connection.
 #[derive(Debug, Clone)]
 pub struct Response {
     pub status: u16,
     pub body: String,
+    /// The server answered `Connection: close`: a keep-alive client must reconnect.
+    pub closes: bool,
 }
 
 /// One request on a fresh connection, with a timeout on every read and write.
@@ -62,6 +64,7 @@ impl KeepAlive {
             .and_then(|code| code.parse().ok())
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "malformed status line"))?;
         let mut length = 0usize;
+        let mut closes = false;
         loop {
             let mut header = String::new();
             self.reader.read_line(&mut header)?;
@@ -72,6 +75,8 @@ impl KeepAlive {
             if let Some((name, value)) = header.split_once(':') {
                 if name.eq_ignore_ascii_case("content-length") {
                     length = value.trim().parse().unwrap_or(0);
+                } else if name.eq_ignore_ascii_case("connection") {
+                    closes = value.trim().eq_ignore_ascii_case("close");
                 }
             }
         }
@@ -80,6 +85,7 @@ impl KeepAlive {
         Ok(Response {
             status,
             body: String::from_utf8_lossy(&body).into_owned(),
+            closes,
         })
     }
 }

@@ -36,15 +36,23 @@ pub struct SignalEvents {
 }
 
 impl SignalEvents {
-    /// Routes `signals` to this pipe (SA_RESTART, so slow calls elsewhere resume).
+    /// Routes `signals` to this pipe with SA_RESTART: slow calls elsewhere resume
+    /// (see the SA_RESTART table in `man 7 signal`).
     pub fn install(signals: &[Signal]) -> nix::Result<SignalEvents> {
+        SignalEvents::install_with(signals, SaFlags::SA_RESTART)
+    }
+
+    /// Routes `signals` to this pipe *without* SA_RESTART: a blocking call such as
+    /// `waitpid` on the receiving thread fails with EINTR, so the caller can look at
+    /// the events and then retry the call (the PEP 475 loop).
+    pub fn install_interrupting(signals: &[Signal]) -> nix::Result<SignalEvents> {
+        SignalEvents::install_with(signals, SaFlags::empty())
+    }
+
+    fn install_with(signals: &[Signal], flags: SaFlags) -> nix::Result<SignalEvents> {
         let (read, write) = nix::unistd::pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC)?;
         EVENT_FD.store(write.as_raw_fd(), Ordering::SeqCst);
-        let action = SigAction::new(
-            SigHandler::Handler(on_signal),
-            SaFlags::SA_RESTART,
-            SigSet::empty(),
-        );
+        let action = SigAction::new(SigHandler::Handler(on_signal), flags, SigSet::empty());
         for &signal in signals {
             // SAFETY: the handler only writes one byte to a pipe (see module docs).
             unsafe { sigaction(signal, &action) }?;

@@ -3,10 +3,12 @@
 
 #![allow(dead_code)]
 
+pub mod load;
 pub mod raw;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
@@ -17,6 +19,13 @@ use nix::unistd::Pid;
 
 /// Upper bound for any single wait in a test.
 pub const WAIT: Duration = Duration::from_secs(20);
+
+/// A number no other call in this process returns (for unique file names).
+pub fn unique() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
 
 pub use attach_examples::workspace_bin::workspace_bin;
 
@@ -52,6 +61,8 @@ impl Worker {
             .args(args)
             .env("RUST_LOG", filter)
             .envs(env.iter().copied())
+            // Its own process group, so that drop also ends any children it started.
+            .process_group(0)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -156,10 +167,14 @@ impl Worker {
     /// The example HTTP worker on a free loopback port.
     pub fn http(threads: usize) -> (Worker, SocketAddr) {
         let threads = threads.to_string();
-        let worker = Worker::start(
-            workspace_bin("http-worker"),
-            &["--listen", "127.0.0.1:0", "--threads", &threads],
-        );
+        Worker::listening("http-worker", &["--threads", &threads])
+    }
+
+    /// A workspace server binary on a free loopback port (`listening on` first).
+    pub fn listening(binary: &str, args: &[&str]) -> (Worker, SocketAddr) {
+        let mut all = vec!["--listen", "127.0.0.1:0"];
+        all.extend_from_slice(args);
+        let worker = Worker::start(workspace_bin(binary), &all);
         let addr = worker
             .first_line
             .strip_prefix("listening on ")
@@ -216,6 +231,7 @@ impl Worker {
 
 impl Drop for Worker {
     fn drop(&mut self) {
+        let _ = nix::sys::signal::killpg(Pid::from_raw(self.pid as i32), Signal::SIGKILL);
         let _ = self.child.kill();
         let _ = self.child.wait();
         for name in self.leftover_fifos() {

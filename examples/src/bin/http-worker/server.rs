@@ -1,18 +1,20 @@
 //! Accept loop and worker pool.
 //!
-//! Graceful shutdown follows the seed on graceful termination: on SIGTERM the
-//! listener is closed *first*, so the kernel stops completing handshakes for us and
-//! new clients get a refusal instead of being accepted and dropped; then every
-//! connection already accepted is served to the end of its current request.
+//! Graceful shutdown follows the seed on graceful termination. On SIGTERM the
+//! worker stops accepting, takes the connections the kernel already completed (they
+//! sit in the backlog and their clients are waiting), and closes the listener, so
+//! new clients get a refusal instead of being accepted and dropped. Then every
+//! connection already accepted is served to the end of its current request; idle
+//! keep-alive connections are closed. SIGINT and SIGQUIT skip all of that.
 
-use std::io::{BufReader, BufWriter};
+use std::io::{BufRead, BufReader, BufWriter};
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsFd;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{self, Receiver};
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use attach_examples::http::{read_request, write_response, Request};
 use attach_examples::signals::SignalEvents;
@@ -27,13 +29,27 @@ use crate::state::State;
 /// Longest `/sleep` a client may ask for.
 const MAX_SLEEP_MS: u64 = 10_000;
 
-/// Serves until SIGTERM or SIGINT, then drains and returns.
+/// How long a keep-alive connection may wait for its next request.
+const KEEP_ALIVE_IDLE: Duration = Duration::from_secs(5);
+
+/// How often an idle keep-alive connection checks whether the worker is draining.
+const DRAIN_CHECK: Duration = Duration::from_millis(50);
+
+/// How the worker stopped.
+pub enum Stop {
+    /// SIGTERM: everything accepted was served.
+    Drained,
+    /// SIGINT or SIGQUIT: exit now.
+    Fast,
+}
+
+/// Serves until a stop signal, then drains (SIGTERM) or returns at once.
 pub fn serve(
     listener: TcpListener,
     threads: usize,
     state: &State,
     events: &SignalEvents,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Stop> {
     listener.set_nonblocking(true)?;
     let (sender, receiver) = mpsc::channel::<TcpStream>();
     let receiver = Arc::new(Mutex::new(receiver));
@@ -46,7 +62,7 @@ pub fn serve(
                 .spawn(move || work(&receiver, &state))
         })
         .collect::<Result<_, _>>()?;
-    loop {
+    let stop = loop {
         let mut fds = [
             PollFd::new(listener.as_fd(), PollFlags::POLLIN),
             PollFd::new(events.fd(), PollFlags::POLLIN),
@@ -55,32 +71,44 @@ pub fn serve(
             Ok(_) | Err(Errno::EINTR) => {}
             Err(errno) => return Err(errno.into()),
         }
-        if events
-            .take()
+        let signals = events.take();
+        if signals
             .iter()
-            .any(|s| matches!(s, Signal::SIGTERM | Signal::SIGINT))
+            .any(|s| matches!(s, Signal::SIGINT | Signal::SIGQUIT))
         {
-            break;
+            break Stop::Fast;
         }
-        loop {
-            match listener.accept() {
-                Ok((stream, _)) => sender.send(stream)?,
-                Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => break,
-                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(err) => {
-                    tracing::warn!(%err, "accept failed");
-                    break;
-                }
-            }
+        if signals.contains(&Signal::SIGTERM) {
+            break Stop::Drained;
         }
+        accept_pending(&listener, &sender)?;
+    };
+    if let Stop::Fast = stop {
+        return Ok(stop);
     }
     state.draining.store(true, Ordering::Relaxed);
+    accept_pending(&listener, &sender)?;
     drop(listener);
     drop(sender);
     for thread in pool {
         let _ = thread.join();
     }
-    Ok(())
+    Ok(Stop::Drained)
+}
+
+/// Accepts every connection the kernel has completed, without blocking.
+fn accept_pending(listener: &TcpListener, pool: &Sender<TcpStream>) -> anyhow::Result<()> {
+    loop {
+        match listener.accept() {
+            Ok((stream, _)) => pool.send(stream)?,
+            Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => return Ok(()),
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(err) => {
+                tracing::warn!(%err, "accept failed");
+                return Ok(());
+            }
+        }
+    }
 }
 
 fn work(receiver: &Mutex<Receiver<TcpStream>>, state: &State) {
@@ -101,7 +129,10 @@ fn handle_connection(stream: TcpStream, state: &State) -> std::io::Result<()> {
     stream.set_write_timeout(Some(Duration::from_secs(5)))?;
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut writer = BufWriter::new(stream);
-    while let Some(request) = read_request(&mut reader)? {
+    while next_request_arrives(&mut reader, state)? {
+        let Some(request) = read_request(&mut reader)? else {
+            break;
+        };
         let _guard = RequestGuard::enter();
         let keep_alive = request.keep_alive && !state.draining.load(Ordering::Relaxed);
         let (status, content_type, body) = route(&request, state);
@@ -118,6 +149,27 @@ fn handle_connection(stream: TcpStream, state: &State) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Waits for the first byte of the next request. False when the connection should
+/// close: idle too long, or the worker is draining and nothing was sent.
+fn next_request_arrives(reader: &mut BufReader<TcpStream>, state: &State) -> std::io::Result<bool> {
+    if !reader.buffer().is_empty() {
+        return Ok(true);
+    }
+    let idle_since = Instant::now();
+    loop {
+        let mut fds = [PollFd::new(reader.get_ref().as_fd(), PollFlags::POLLIN)];
+        let slice = PollTimeout::try_from(DRAIN_CHECK).unwrap_or(PollTimeout::MAX);
+        match poll(&mut fds, slice) {
+            Ok(0) | Err(Errno::EINTR) => {}
+            Ok(_) => return Ok(!reader.fill_buf()?.is_empty()),
+            Err(errno) => return Err(errno.into()),
+        }
+        if state.draining.load(Ordering::Relaxed) || idle_since.elapsed() > KEEP_ALIVE_IDLE {
+            return Ok(false);
+        }
+    }
 }
 
 fn route(request: &Request, state: &State) -> (u16, &'static str, String) {

@@ -19,11 +19,13 @@ pub struct State {
 }
 
 impl State {
-    pub fn new(threads: usize) -> State {
-        let config = BTreeMap::from([
+    /// `settings` (from `--config`) override the defaults.
+    pub fn new(threads: usize, settings: BTreeMap<String, String>) -> State {
+        let mut config = BTreeMap::from([
             ("greeting".to_owned(), "hello".to_owned()),
             ("threads".to_owned(), threads.to_string()),
         ]);
+        config.extend(settings);
         State {
             requests_served: Arc::default(),
             eintr_seen: Arc::default(),
