@@ -34,6 +34,11 @@ pub enum ConnectError {
          Try again, or raise --timeout", .after.as_secs_f64()
     )]
     Timeout { pid: u32, after: Duration },
+    #[error(
+        "process {pid} runs in another mount namespace (a container) and its /tmp is out of reach: {reason}. \
+         Run attach as root on the host, or run attach inside the container"
+    )]
+    Namespace { pid: u32, reason: String },
     #[error("process {pid} exited")]
     Exited { pid: u32 },
     #[error("the agent closed the session ({reason}); attach again to start a new one")]

@@ -5,8 +5,11 @@
 //! that has not proven (via `/proc/<pid>/status`) that it catches the doorbell.
 
 mod claim;
+pub mod discover;
 pub mod error;
+pub mod fanout;
 pub mod interrupt;
+pub mod json;
 pub mod render;
 pub mod session;
 pub mod target;

@@ -1,16 +1,15 @@
-//! `attach`: the command line. Parses arguments, picks a mode (one-shot, piped,
-//! interactive) and maps failures to exit codes: 0 ok, 1 a command failed,
-//! 2 could not connect or the session broke, 130 interrupted.
+//! `attach`: the command line. Parses arguments, picks a mode (list, fan-out,
+//! one-shot, piped, interactive) and maps failures to exit codes: 0 ok, 1 a command
+//! failed, 2 could not connect or the session broke, 130 interrupted.
 
+mod modes;
 mod shell;
 
-use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
 use std::str::FromStr;
 use std::time::Duration;
 
-use anyhow::Context;
-use attach_cli::{interrupt, render, split_print, ConnectError, ConnectOptions, Session};
+use attach_cli::{interrupt, json, ConnectError};
 use clap::Parser;
 use nix::sys::signal::Signal;
 
@@ -19,10 +18,15 @@ const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (wire protocol v1)");
 const EXAMPLES: &str = "\
 Examples:
   attach 4242                          interactive shell inside pid 4242
+  attach http-worker                   the same, by name (if only one has it)
   attach 4242 p requests_served        print one value and exit
-  attach 4242 -e 'help()'              same, any expression
+  attach 4242 -e 'threads()'           any expression; lists of maps print as tables
   printf 'let x = 40\\nx + 2\\n' | attach 4242
                                        one session, one result per line
+  attach --list                        every process that runs an agent
+  attach --all http-worker -e 'mem().rss_kib'
+                                       one expression on every worker named so
+  attach 4242 --json -e 'inflight()'   machine-readable (see docs/CLI.md)
 
 Exit status: 0 ok, 1 a command failed, 2 could not connect or the session
 broke, 130 interrupted.";
@@ -30,9 +34,10 @@ broke, 130 interrupted.";
 /// Open a live REPL inside a running worker that embeds server-agent.
 #[derive(Parser, Debug)]
 #[command(name = "attach", version = VERSION, after_help = EXAMPLES)]
-struct Args {
-    /// Process id of the worker.
-    pid: u32,
+pub struct Args {
+    /// Process id of the worker, or its process name.
+    #[arg(required_unless_present = "list")]
+    target: Option<String>,
 
     /// One-shot command: `p <expr>` or just `<expr>`; prints the value and exits.
     #[arg(
@@ -46,72 +51,51 @@ struct Args {
     #[arg(short, long, value_name = "EXPR", conflicts_with = "command")]
     eval: Option<String>,
 
+    /// List the processes that run an agent, and exit.
+    #[arg(long, conflicts_with_all = ["target", "eval", "command", "all"])]
+    list: bool,
+
+    /// Run the command on every process named TARGET, in parallel.
+    #[arg(long)]
+    all: bool,
+
+    /// Print one JSON document per result (schema in docs/CLI.md).
+    #[arg(long)]
+    json: bool,
+
     /// Seconds to wait for the agent (to connect, and for each command).
     #[arg(long, default_value = "5", value_name = "SECONDS", value_parser = parse_seconds)]
     timeout: Duration,
 
-    /// The signal the worker's agent listens for.
-    #[arg(long, default_value = "USR1", value_name = "SIGNAL", value_parser = parse_signal)]
-    signal: Signal,
+    /// The signal the worker's agent listens for [default: the one it announces, else USR1].
+    #[arg(long, value_name = "SIGNAL", value_parser = parse_signal)]
+    signal: Option<Signal>,
+}
+
+impl Args {
+    /// The one-shot command, from `-e` or the trailing words.
+    fn one_shot(&self) -> Option<String> {
+        self.eval
+            .clone()
+            .or_else(|| (!self.command.is_empty()).then(|| self.command.join(" ")))
+    }
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
     interrupt::install();
-    match run(&args) {
+    match modes::run(&args) {
         Ok(code) => code,
         Err(err) => {
+            if args.json {
+                json::print(&json::connect_error(None, &format!("{err:#}")));
+            }
             eprintln!("attach: {err:#}");
             match err.downcast_ref::<ConnectError>() {
                 Some(ConnectError::Interrupted) => ExitCode::from(130),
                 _ => ExitCode::from(2),
             }
         }
-    }
-}
-
-fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    let options = ConnectOptions {
-        timeout: args.timeout,
-        signal: args.signal,
-    };
-    let one_shot = args
-        .eval
-        .clone()
-        .or_else(|| (!args.command.is_empty()).then(|| args.command.join(" ")));
-    let context = || format!("cannot attach to pid {}", args.pid);
-    if let Some(line) = one_shot {
-        let (code, show_unit) = split_print(&line);
-        let outcome = Session::one_shot(args.pid, &options, code).with_context(context)?;
-        return Ok(exit_for(render::print_outcome(code, &outcome, show_unit)));
-    }
-    let mut session = Session::connect(args.pid, &options).with_context(context)?;
-    if std::io::stdin().is_terminal() {
-        return shell::run(&mut session);
-    }
-    piped(&mut session)
-}
-
-/// One session for all of stdin: every line is a command, results in order.
-fn piped(session: &mut Session) -> anyhow::Result<ExitCode> {
-    let mut all_ok = true;
-    for line in std::io::stdin().lock().lines() {
-        let line = line.context("cannot read stdin")?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let (code, show_unit) = split_print(&line);
-        let outcome = session.eval(code)?;
-        all_ok &= render::print_outcome(code, &outcome, show_unit);
-    }
-    Ok(exit_for(all_ok))
-}
-
-fn exit_for(ok: bool) -> ExitCode {
-    if ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
     }
 }
 

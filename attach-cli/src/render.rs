@@ -4,15 +4,112 @@ use attach_protocol::ErrorKind;
 
 use crate::session::Outcome;
 
-/// The value as a person reads it: strings raw, unit as `()`, containers indented.
+/// Columns that lead a table when present, in this order; the rest follow by name.
+const LEADING_COLUMNS: &[&str] = &[
+    "pid", "tid", "fd", "name", "thread", "kind", "state", "label",
+];
+
+/// Cells wider than this are cut with an ellipsis.
+const MAX_CELL: usize = 60;
+
+/// The value as a person reads it: strings raw, unit as `()`, a list of flat maps as
+/// a table, other containers as indented JSON.
 pub fn value(value: &serde_json::Value) -> String {
     match value {
         serde_json::Value::Null => "()".to_owned(),
         serde_json::Value::String(text) => text.clone(),
-        serde_json::Value::Array(_) | serde_json::Value::Object(_) => {
-            serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
-        }
+        serde_json::Value::Array(rows) => table(rows).unwrap_or_else(|| pretty(value)),
+        serde_json::Value::Object(_) => pretty(value),
         other => other.to_string(),
+    }
+}
+
+fn pretty(value: &serde_json::Value) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
+}
+
+/// A table for a non-empty list of maps whose values are all scalars.
+pub fn table(rows: &[serde_json::Value]) -> Option<String> {
+    let maps: Vec<&serde_json::Map<String, serde_json::Value>> = rows
+        .iter()
+        .map(|row| row.as_object())
+        .collect::<Option<_>>()?;
+    let flat = maps.iter().all(|map| {
+        map.values()
+            .all(|cell| !cell.is_array() && !cell.is_object())
+    });
+    if maps.is_empty() || !flat {
+        return None;
+    }
+    let mut columns: Vec<&str> = Vec::new();
+    for map in &maps {
+        for key in map.keys() {
+            if !columns.contains(&key.as_str()) {
+                columns.push(key);
+            }
+        }
+    }
+    columns.sort_by_key(|column| {
+        let rank = LEADING_COLUMNS.iter().position(|c| c == column);
+        (rank.unwrap_or(LEADING_COLUMNS.len()), column.to_string())
+    });
+    let cells: Vec<Vec<String>> = maps
+        .iter()
+        .map(|map| {
+            columns
+                .iter()
+                .map(|column| cell(map.get(*column)))
+                .collect()
+        })
+        .collect();
+    let widths: Vec<usize> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, column)| {
+            cells
+                .iter()
+                .map(|row| row[i].chars().count())
+                .chain([column.len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |row: Vec<String>| {
+        let padded: Vec<String> = row
+            .into_iter()
+            .zip(&widths)
+            .map(|(text, width)| format!("{text:width$}"))
+            .collect();
+        padded.join("  ").trim_end().to_owned()
+    };
+    let mut out = vec![line(columns.iter().map(|c| c.to_string()).collect())];
+    out.extend(cells.into_iter().map(line));
+    Some(out.join("\n"))
+}
+
+fn cell(value: Option<&serde_json::Value>) -> String {
+    let text = match value {
+        None | Some(serde_json::Value::Null) => String::new(),
+        Some(serde_json::Value::String(text)) => text.clone(),
+        Some(other) => other.to_string(),
+    };
+    if text.chars().count() > MAX_CELL {
+        let cut: String = text.chars().take(MAX_CELL - 1).collect();
+        format!("{cut}…")
+    } else {
+        text
+    }
+}
+
+fn kind_name(kind: ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::Syntax => "syntax error",
+        ErrorKind::Runtime => "runtime error",
+        ErrorKind::Limit => "limit reached",
+        ErrorKind::Panic => "host code panicked",
+        ErrorKind::Busy => "busy",
+        ErrorKind::Protocol => "protocol error",
+        ErrorKind::Version => "version mismatch",
     }
 }
 
@@ -25,15 +122,7 @@ pub fn failure(
     line: Option<usize>,
     column: Option<usize>,
 ) -> String {
-    let kind = match kind {
-        ErrorKind::Syntax => "syntax error",
-        ErrorKind::Runtime => "runtime error",
-        ErrorKind::Limit => "limit reached",
-        ErrorKind::Panic => "host code panicked",
-        ErrorKind::Busy => "busy",
-        ErrorKind::Protocol => "protocol error",
-        ErrorKind::Version => "version mismatch",
-    };
+    let kind = kind_name(kind);
     let mut text = match (line, column) {
         (Some(line), Some(column)) => format!("{kind} at line {line}, column {column}: {message}"),
         (Some(line), None) => format!("{kind} at line {line}: {message}"),
@@ -48,6 +137,18 @@ pub fn failure(
         }
     }
     text
+}
+
+/// An outcome in one table cell: the value on one line, or the error.
+pub fn outcome_cell(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Value { value, .. } => match value {
+            serde_json::Value::String(text) => text.clone(),
+            serde_json::Value::Null => "()".to_owned(),
+            other => other.to_string(),
+        },
+        Outcome::Failed { kind, message, .. } => format!("{}: {message}", kind_name(*kind)),
+    }
 }
 
 /// Prints an outcome: printed lines and the value on stdout, failures on stderr.
@@ -94,6 +195,20 @@ mod tests {
         );
         assert!(text.starts_with("syntax error at line 1, column 5"));
         assert!(text.ends_with("\n  let = 5\n      ^"));
+    }
+
+    #[test]
+    fn lists_of_flat_maps_become_tables() {
+        let rows = serde_json::json!([
+            {"tid": 7, "name": "main", "cpu_ms": 12},
+            {"tid": 8, "name": "attach-agent", "cpu_ms": 0, "extra": null}
+        ]);
+        assert_eq!(
+            value(&rows),
+            "tid  name          cpu_ms  extra\n7    main          12\n8    attach-agent  0"
+        );
+        let nested = serde_json::json!([{"frames": ["a"]}]);
+        assert!(value(&nested).starts_with('['));
     }
 
     #[test]

@@ -10,8 +10,8 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use attach_protocol::{
-    decode_line, encode_line, write_all_by, ErrorKind, FifoPaths, LineReader, Reply, Request,
-    Token, WireError, MAX_REPLY_LINE, PROTOCOL_VERSION,
+    decode_line, encode_line, write_all_by, ErrorKind, LineReader, Reply, Request, Token,
+    WireError, MAX_REPLY_LINE, PROTOCOL_VERSION,
 };
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{kill, Signal};
@@ -35,15 +35,25 @@ const SPIN: Duration = Duration::from_micros(500);
 pub struct ConnectOptions {
     /// Deadline for the welcome and for each command's reply.
     pub timeout: Duration,
-    /// The doorbell signal the agent listens for.
-    pub signal: Signal,
+    /// The doorbell signal; `None` means the one the agent announces (see
+    /// `discover::marker`), or SIGUSR1.
+    pub signal: Option<Signal>,
+}
+
+impl ConnectOptions {
+    /// The signal to ring `pid` with.
+    pub fn signal_for(&self, pid: u32) -> Signal {
+        self.signal
+            .or_else(|| crate::discover::marker(pid).and_then(|m| Signal::try_from(m.signal).ok()))
+            .unwrap_or(Signal::SIGUSR1)
+    }
 }
 
 impl Default for ConnectOptions {
     fn default() -> ConnectOptions {
         ConnectOptions {
             timeout: Duration::from_secs(5),
-            signal: Signal::SIGUSR1,
+            signal: None,
         }
     }
 }
@@ -99,8 +109,9 @@ impl Session {
         options: &ConnectOptions,
         first: Option<&str>,
     ) -> Result<(Session, Option<Outcome>), ConnectError> {
-        let target = Target::inspect(pid, options.signal)?;
-        let paths = FifoPaths::for_pid(pid);
+        let signal = options.signal_for(pid);
+        let target = Target::inspect(pid, signal)?;
+        let paths = target.paths.clone();
         let token =
             Token::generate().map_err(|err| ConnectError::io("cannot read /dev/urandom", err))?;
         let request = claim::claim_request(&paths, &token, target.uid)?;
@@ -126,7 +137,7 @@ impl Session {
         let first_id = first
             .map(|code| session.queue_eval(code, deadline))
             .transpose()?;
-        match kill(Pid::from_raw(pid as i32), options.signal) {
+        match kill(Pid::from_raw(pid as i32), signal) {
             Ok(()) => {}
             Err(nix::errno::Errno::ESRCH) => return Err(ConnectError::Exited { pid }),
             Err(nix::errno::Errno::EPERM) => {

@@ -16,11 +16,13 @@
 
 pub mod fifo;
 pub mod framing;
+pub mod marker;
 pub mod message;
 pub mod paths;
 
 pub use fifo::{Access, FifoError, FifoOwner};
 pub use framing::{decode_line, encode_line, write_all_by, LineReader, WireError};
+pub use marker::{AgentMarker, AGENT_THREAD_NAME};
 pub use message::{ErrorKind, Reply, Request};
 pub use paths::{FifoPaths, Token};
 

@@ -6,15 +6,16 @@
 //! agent thread sleeps in `poll` on the self-pipe and uses no CPU until the doorbell
 //! rings; it runs until the process exits.
 
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use attach_protocol::framing::wait_for;
-use attach_protocol::FifoPaths;
+use attach_protocol::{AgentMarker, FifoPaths, AGENT_THREAD_NAME};
 use nix::errno::Errno;
 use nix::poll::PollFlags;
+use nix::sys::memfd::{memfd_create, MFdFlags};
 use nix::sys::signal::Signal;
 use serde::Serialize;
 
@@ -106,6 +107,15 @@ impl AgentBuilder {
         self
     }
 
+    /// Adds `key: value` to the build information `version()` shows (a git
+    /// revision, a build date...).
+    pub fn build_info(mut self, key: &str, value: &str) -> Self {
+        self.registry
+            .build_info
+            .insert(key.to_owned(), value.to_owned());
+        self
+    }
+
     /// Registers a function scripts may call with up to four arguments (as JSON).
     /// This is the only way scripts can change host state.
     pub fn function<F>(mut self, name: &str, help: &str, function: F) -> Self
@@ -132,6 +142,7 @@ impl AgentBuilder {
         if *installed_in == pid {
             return Err(AgentError::AlreadyInstalled);
         }
+        let announcement = announce(self.signal)?;
         let bell = doorbell::install(self.signal)?;
         doorbell::block_in_this_thread();
         quiet_panic::install_hook_once();
@@ -143,14 +154,29 @@ impl AgentBuilder {
         };
         let registry = self.registry;
         std::thread::Builder::new()
-            .name("attach-agent".into())
+            .name(AGENT_THREAD_NAME.into())
             .stack_size(16 * 1024 * 1024)
-            .spawn(move || run(bell, ctx, registry))
+            .spawn(move || {
+                // Held for the life of the agent: closing it would end the announcement.
+                let _announcement = announcement;
+                run(bell, ctx, registry)
+            })
             .map_err(AgentError::Thread)?;
         *installed_in = pid;
         tracing::debug!(target: "attach::agent", signal = ?self.signal, "attach agent installed");
         Ok(Agent { enabled: true })
     }
+}
+
+/// The memfd whose name tells `attach --list` that an agent runs here (see
+/// `attach_protocol::marker`).
+fn announce(signal: Signal) -> Result<OwnedFd, AgentError> {
+    let marker = AgentMarker {
+        agent_version: env!("CARGO_PKG_VERSION").to_owned(),
+        protocol: attach_protocol::PROTOCOL_VERSION,
+        signal: signal as i32,
+    };
+    memfd_create(marker.to_string().as_str(), MFdFlags::MFD_CLOEXEC).map_err(AgentError::Setup)
 }
 
 fn disabled_by_environment() -> bool {

@@ -1,10 +1,13 @@
 //! Built-in functions every session has, whatever the host registered.
 //!
-//! They read only the agent's own process (`/proc/self`) and never block.
+//! They read only the agent's own process (`/proc/self`, or a ptrace helper for
+//! `stacks()`); see `diagnostics`.
 
 use std::time::Instant;
 
-use rhai::{Dynamic, Engine};
+use rhai::{Dynamic, Engine, EvalAltResult};
+
+use crate::diagnostics;
 
 use crate::limits::Limits;
 use crate::registry::Registry;
@@ -18,12 +21,32 @@ const BUILTINS: &[(&str, &str)] = &[
     ("pid()", "the process id of this worker"),
     ("uptime()", "seconds since this process started"),
     (
+        "threads()",
+        "every thread: tid, name, state, user/system/total CPU ms",
+    ),
+    (
+        "stacks()",
+        "a symbolized stack of every thread (needs eu-stack or gdb; pauses the process briefly)",
+    ),
+    (
+        "mem()",
+        "RSS, peak RSS, virtual size (KiB) and heap figures of the allocator",
+    ),
+    (
+        "fds()",
+        "open file descriptors: files, pipes, sockets with addresses and state",
+    ),
+    (
+        "inflight()",
+        "requests inside a RequestGuard now: thread, label, ms held",
+    ),
+    (
         "limits()",
         "the evaluation limits in force for this session",
     ),
     (
         "version()",
-        "agent version, protocol version and process name",
+        "agent and protocol versions, process, binary and the host's build info",
     ),
 ];
 
@@ -46,15 +69,30 @@ pub(crate) fn register(
     engine.register_fn("uptime", move || {
         process_uptime().unwrap_or_else(|| started.elapsed().as_secs_f64())
     });
+    engine.register_fn("threads", || to_rhai(diagnostics::threads::threads()));
+    engine.register_fn("stacks", || to_rhai(diagnostics::stacks::stacks()));
+    engine.register_fn("mem", || to_rhai(diagnostics::mem::mem()));
+    engine.register_fn("fds", || to_rhai(diagnostics::fds::fds()));
+    engine.register_fn("inflight", || {
+        to_rhai(Ok::<_, String>(crate::inflight::snapshot()))
+    });
     let limits = rhai::serde::to_dynamic(limits.to_json()).unwrap_or(Dynamic::UNIT);
     engine.register_fn("limits", move || limits.clone());
     let version = rhai::serde::to_dynamic(serde_json::json!({
         "agent": env!("CARGO_PKG_VERSION"),
         "protocol": attach_protocol::PROTOCOL_VERSION,
         "process": process_name,
+        "binary": std::env::current_exe().map(|path| path.display().to_string()).unwrap_or_default(),
+        "build": registry.build_info,
     }))
     .unwrap_or(Dynamic::UNIT);
     engine.register_fn("version", move || version.clone());
+}
+
+/// A diagnostic's result as a script value, or a runtime error with its message.
+fn to_rhai<T: serde::Serialize>(result: Result<T, String>) -> Result<Dynamic, Box<EvalAltResult>> {
+    let value = result.map_err(|message| -> Box<EvalAltResult> { message.into() })?;
+    rhai::serde::to_dynamic(value)
 }
 
 fn help_text(registry: &Registry) -> String {

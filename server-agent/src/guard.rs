@@ -5,16 +5,14 @@
 //! can therefore never be interrupted by the agent's signal: no EINTR from slow system
 //! calls, no handler running on top of half-finished work. Guards nest (each restores
 //! the mask it found) and cannot be sent to another thread, because a signal mask
-//! belongs to a thread.
+//! belongs to a thread. Each guard also shows up in `inflight()` (see `inflight`).
 
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow};
 
 use crate::doorbell::doorbell_set;
-
-static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
+use crate::inflight;
 
 /// Blocks the doorbell signal on this thread until dropped.
 #[must_use = "the doorbell is only blocked while the guard is alive"]
@@ -25,8 +23,18 @@ pub struct RequestGuard {
 }
 
 impl RequestGuard {
-    /// Enters a request: blocks the doorbell and counts the request as in flight.
+    /// Enters a request: blocks the doorbell and shows the request in `inflight()`.
     pub fn enter() -> RequestGuard {
+        RequestGuard::enter_inner(None)
+    }
+
+    /// Like `enter`, with a label for `inflight()` (e.g. `"GET /orders"`; at most
+    /// 64 bytes are kept). Nested guards keep the outermost label.
+    pub fn enter_labeled(label: &str) -> RequestGuard {
+        RequestGuard::enter_inner(Some(label))
+    }
+
+    fn enter_inner(label: Option<&str>) -> RequestGuard {
         let mut previous = SigSet::empty();
         // pthread_sigmask only fails for an invalid `how`, which this is not.
         let _ = pthread_sigmask(
@@ -34,7 +42,7 @@ impl RequestGuard {
             Some(&doorbell_set()),
             Some(&mut previous),
         );
-        IN_FLIGHT.fetch_add(1, Ordering::Relaxed);
+        inflight::enter(label);
         RequestGuard {
             previous,
             _not_send: PhantomData,
@@ -44,14 +52,9 @@ impl RequestGuard {
 
 impl Drop for RequestGuard {
     fn drop(&mut self) {
-        IN_FLIGHT.fetch_sub(1, Ordering::Relaxed);
+        inflight::leave();
         let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&self.previous), None);
     }
-}
-
-/// How many request guards are alive right now, across all threads.
-pub fn requests_in_flight() -> usize {
-    IN_FLIGHT.load(Ordering::Relaxed)
 }
 
 #[cfg(test)]

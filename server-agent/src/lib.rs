@@ -40,10 +40,12 @@ pub struct ReadmeSnippet;
 
 mod agent;
 mod builtins;
+mod diagnostics;
 mod doorbell;
 mod error;
 mod eval;
 mod guard;
+mod inflight;
 mod limits;
 mod live;
 mod quiet_panic;
@@ -52,8 +54,10 @@ mod registry;
 mod session;
 
 pub use agent::{Agent, AgentBuilder, DISABLE_ENV};
+pub use diagnostics::stacks::{STACKS_TIMEOUT, STACKS_TOOL_ENV};
 pub use error::AgentError;
-pub use guard::{requests_in_flight, RequestGuard};
+pub use guard::RequestGuard;
+pub use inflight::{requests_in_flight, InFlight, MAX_LABEL_BYTES};
 pub use limits::Limits;
 pub use live::{Live, ReadError};
 pub use nix::sys::signal::Signal;

@@ -27,6 +27,8 @@ pub(crate) struct Registry {
     pub(crate) values: BTreeMap<String, Entry<dyn Live>>,
     pub(crate) functions: BTreeMap<String, Entry<HostFn>>,
     pub(crate) redactions: Vec<RedactPath>,
+    /// What the host says about its build, for `version()`.
+    pub(crate) build_info: BTreeMap<String, String>,
     pub(crate) problems: Vec<AgentError>,
 }
 

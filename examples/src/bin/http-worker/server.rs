@@ -7,7 +7,7 @@
 //! connection already accepted is served to the end of its current request; idle
 //! keep-alive connections are closed. SIGINT and SIGQUIT skip all of that.
 
-use std::io::{BufRead, BufReader, BufWriter};
+use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsFd;
 use std::sync::atomic::Ordering;
@@ -133,7 +133,8 @@ fn handle_connection(stream: TcpStream, state: &State) -> std::io::Result<()> {
         let Some(request) = read_request(&mut reader)? else {
             break;
         };
-        let _guard = RequestGuard::enter();
+        let mut label = [0u8; server_agent::MAX_LABEL_BYTES];
+        let _guard = RequestGuard::enter_labeled(request_label(&request, &mut label));
         let keep_alive = request.keep_alive && !state.draining.load(Ordering::Relaxed);
         let (status, content_type, body) = route(&request, state);
         state.record(&request.path);
@@ -169,6 +170,18 @@ fn next_request_arrives(reader: &mut BufReader<TcpStream>, state: &State) -> std
         if state.draining.load(Ordering::Relaxed) || idle_since.elapsed() > KEEP_ALIVE_IDLE {
             return Ok(false);
         }
+    }
+}
+
+/// `METHOD /path` in `buffer`, without allocating, for `inflight()`.
+fn request_label<'a>(request: &Request, buffer: &'a mut [u8]) -> &'a str {
+    let mut cursor = std::io::Cursor::new(&mut *buffer);
+    // A full buffer cuts the label short, which is fine.
+    let _ = write!(cursor, "{} {}", request.method, request.path);
+    let written = cursor.position() as usize;
+    match std::str::from_utf8(&buffer[..written]) {
+        Ok(label) => label,
+        Err(err) => std::str::from_utf8(&buffer[..err.valid_up_to()]).unwrap_or_default(),
     }
 }
 

@@ -1,0 +1,128 @@
+//! Finding attachable processes: `attach --list`, `attach <name>`, `attach --all`.
+//!
+//! A process counts only if it shows both signs of a live agent (see
+//! `attach_protocol::marker`): a thread named `attach-agent` and the announcement
+//! memfd among its descriptors. Both vanish with the process, so nothing stale is
+//! ever listed. Processes we may not inspect (another user's, unless we are root)
+//! are skipped: we could not attach to them anyway.
+
+use std::path::Path;
+
+use attach_protocol::{AgentMarker, AGENT_THREAD_NAME};
+use serde::Serialize;
+
+/// One process that runs an agent.
+#[derive(Debug, Clone, Serialize)]
+pub struct AgentProcess {
+    pub pid: u32,
+    pub name: String,
+    pub user: String,
+    pub uid: u32,
+    pub uptime_s: u64,
+    pub agent_version: String,
+    pub protocol: u32,
+    /// The doorbell signal number the agent listens for.
+    pub signal: i32,
+}
+
+/// Every attachable process on the host, by pid.
+pub fn list() -> Vec<AgentProcess> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut found: Vec<AgentProcess> = entries
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| pid != std::process::id())
+        .filter_map(inspect)
+        .collect();
+    found.sort_by_key(|process| process.pid);
+    found
+}
+
+/// The attachable processes whose name is exactly `name`.
+pub fn named(name: &str) -> Vec<AgentProcess> {
+    list()
+        .into_iter()
+        .filter(|process| process.name == name)
+        .collect()
+}
+
+/// The agent's announcement in `pid`, if it runs one.
+pub fn marker(pid: u32) -> Option<AgentMarker> {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .ok()?
+        .flatten()
+        .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+        .find_map(|target| AgentMarker::from_fd_link(&target.to_string_lossy()))
+}
+
+fn inspect(pid: u32) -> Option<AgentProcess> {
+    if !has_agent_thread(pid) {
+        return None;
+    }
+    let marker = marker(pid)?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |key: &str| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(key))
+            .map(str::trim)
+    };
+    let uid: u32 = field("Uid:")?.split_whitespace().nth(1)?.parse().ok()?;
+    Some(AgentProcess {
+        pid,
+        name: field("Name:")?.to_owned(),
+        user: user_name(uid),
+        uid,
+        uptime_s: uptime(pid).unwrap_or(0),
+        agent_version: marker.agent_version,
+        protocol: marker.protocol,
+        signal: marker.signal,
+    })
+}
+
+fn has_agent_thread(pid: u32) -> bool {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|tasks| {
+            tasks.flatten().any(|task| {
+                std::fs::read_to_string(task.path().join("comm"))
+                    .is_ok_and(|comm| comm.trim_end() == AGENT_THREAD_NAME)
+            })
+        })
+        .unwrap_or(false)
+}
+
+/// Seconds since `pid` started.
+fn uptime(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let start_ticks: u64 = stat[stat.rfind(')')? + 1..]
+        .split_whitespace()
+        .nth(19)?
+        .parse()
+        .ok()?;
+    let ticks = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()??
+        .max(1) as u64;
+    let boot: f64 = std::fs::read_to_string("/proc/uptime")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    Some((boot as u64).saturating_sub(start_ticks / ticks))
+}
+
+/// The name of `uid` from `/etc/passwd`, or the number.
+fn user_name(uid: u32) -> String {
+    std::fs::read_to_string(Path::new("/etc/passwd"))
+        .ok()
+        .and_then(|passwd| {
+            passwd.lines().find_map(|line| {
+                let mut fields = line.split(':');
+                let name = fields.next()?;
+                (fields.nth(1)?.parse::<u32>().ok()? == uid).then(|| name.to_owned())
+            })
+        })
+        .unwrap_or_else(|| uid.to_string())
+}

@@ -1,0 +1,55 @@
+//! `--json`: one JSON document per result, one per line. The schema is documented in
+//! `docs/CLI.md`; fields are only ever added, never renamed or removed.
+
+use serde_json::{json, Value};
+
+use crate::discover::AgentProcess;
+use crate::session::Outcome;
+
+/// The result of evaluating `command` in `pid`.
+pub fn outcome(pid: u32, command: &str, outcome: &Outcome) -> Value {
+    match outcome {
+        Outcome::Value {
+            value,
+            output,
+            elapsed_us,
+        } => json!({
+            "pid": pid,
+            "command": command,
+            "ok": true,
+            "value": value,
+            "output": output,
+            "elapsed_us": elapsed_us,
+        }),
+        Outcome::Failed {
+            kind,
+            message,
+            line,
+            column,
+        } => json!({
+            "pid": pid,
+            "command": command,
+            "ok": false,
+            "error": {"kind": kind, "message": message, "line": line, "column": column},
+        }),
+    }
+}
+
+/// A failure to reach `pid` (or to resolve the target at all, without a pid).
+pub fn connect_error(pid: Option<u32>, message: &str) -> Value {
+    json!({
+        "pid": pid,
+        "ok": false,
+        "error": {"kind": "connect", "message": message},
+    })
+}
+
+/// One attachable process, as `--list` shows it.
+pub fn process(process: &AgentProcess) -> Value {
+    serde_json::to_value(process).unwrap_or(Value::Null)
+}
+
+/// Prints a document on one line of stdout.
+pub fn print(document: &Value) {
+    println!("{document}");
+}

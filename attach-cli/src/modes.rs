@@ -1,0 +1,155 @@
+//! What `attach` does once its arguments are parsed: list, fan out, one-shot, piped
+//! or interactive. Errors carry context for the user; exit codes are decided here.
+
+use std::io::{BufRead, IsTerminal};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use attach_cli::discover::{self, AgentProcess};
+use attach_cli::{fanout, json, render, split_print, ConnectOptions, Outcome, Session};
+
+use crate::{shell, Args};
+
+pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
+    let options = ConnectOptions {
+        timeout: args.timeout,
+        signal: args.signal,
+    };
+    if args.list {
+        return Ok(list(args.json));
+    }
+    let target = args.target.as_deref().expect("clap requires a target");
+    if args.all {
+        let Some(line) = args.one_shot() else {
+            bail!("--all needs a command: attach --all {target} -e '<expr>'");
+        };
+        return all(target, &line, &options, args.json);
+    }
+    let pid = resolve(target)?;
+    let context = || format!("cannot attach to pid {pid}");
+    if let Some(line) = args.one_shot() {
+        let (code, show_unit) = split_print(&line);
+        let outcome = Session::one_shot(pid, &options, code).with_context(context)?;
+        return Ok(exit_for(show(pid, code, &outcome, show_unit, args.json)));
+    }
+    let mut session = Session::connect(pid, &options).with_context(context)?;
+    if std::io::stdin().is_terminal() && !args.json {
+        return shell::run(&mut session);
+    }
+    piped(&mut session, args.json)
+}
+
+/// A pid as given, or the one attachable process with that name.
+fn resolve(target: &str) -> anyhow::Result<u32> {
+    if let Ok(pid) = target.parse() {
+        return Ok(pid);
+    }
+    match discover::named(target).as_slice() {
+        [one] => Ok(one.pid),
+        [] => bail!(
+            "no attachable process is named {target:?}; `attach --list` shows the ones that run an agent"
+        ),
+        several => bail!(
+            "{} processes are named {target:?}; pick one by pid (or use --all):\n{}",
+            several.len(),
+            process_table(several)
+        ),
+    }
+}
+
+fn list(as_json: bool) -> ExitCode {
+    let found = discover::list();
+    if as_json {
+        found
+            .iter()
+            .for_each(|process| json::print(&json::process(process)));
+    } else if found.is_empty() {
+        eprintln!("no process here runs an attach agent (that you may attach to)");
+    } else {
+        println!("{}", process_table(&found));
+    }
+    ExitCode::SUCCESS
+}
+
+fn process_table(processes: &[AgentProcess]) -> String {
+    let rows: Vec<serde_json::Value> = processes.iter().map(json::process).collect();
+    render::table(&rows).unwrap_or_default()
+}
+
+fn all(
+    name: &str,
+    line: &str,
+    options: &ConnectOptions,
+    as_json: bool,
+) -> anyhow::Result<ExitCode> {
+    let processes = discover::named(name);
+    if processes.is_empty() {
+        bail!("no attachable process is named {name:?}; `attach --list` shows the ones that run an agent");
+    }
+    let (code, _) = split_print(line);
+    let answers = fanout::run_all(processes, code, options);
+    let mut worst = 0u8;
+    let mut rows = Vec::new();
+    for answer in &answers {
+        let pid = answer.process.pid;
+        let (document, cell) = match &answer.result {
+            Ok(outcome) => {
+                let ok = matches!(outcome, Outcome::Value { .. });
+                worst = worst.max(if ok { 0 } else { 1 });
+                (
+                    json::outcome(pid, code, outcome),
+                    render::outcome_cell(outcome),
+                )
+            }
+            Err(err) => {
+                worst = 2;
+                (
+                    json::connect_error(Some(pid), &err.to_string()),
+                    format!("error: {err}"),
+                )
+            }
+        };
+        if as_json {
+            json::print(&document);
+        }
+        rows.push(serde_json::json!({"pid": pid, "result": cell}));
+    }
+    if !as_json {
+        println!("{}", render::table(&rows).unwrap_or_default());
+    }
+    Ok(ExitCode::from(worst))
+}
+
+/// One session for all of stdin: every line is a command, results in order.
+fn piped(session: &mut Session, as_json: bool) -> anyhow::Result<ExitCode> {
+    let mut all_ok = true;
+    let pid = session.target().pid;
+    for line in std::io::stdin().lock().lines() {
+        let line = line.context("cannot read stdin")?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let (code, show_unit) = split_print(&line);
+        let outcome = session.eval(code)?;
+        all_ok &= show(pid, code, &outcome, show_unit, as_json);
+    }
+    Ok(exit_for(all_ok))
+}
+
+/// Prints an outcome for a person or as JSON; false for a failed command.
+fn show(pid: u32, code: &str, outcome: &Outcome, show_unit: bool, as_json: bool) -> bool {
+    if as_json {
+        json::print(&json::outcome(pid, code, outcome));
+        matches!(outcome, Outcome::Value { .. })
+    } else {
+        render::print_outcome(code, outcome, show_unit)
+    }
+}
+
+fn exit_for(ok: bool) -> ExitCode {
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}

@@ -1,0 +1,34 @@
+//! Built-in views of the process that need no registration: threads, stacks, memory,
+//! file descriptors, requests in flight.
+//!
+//! They run on the agent thread and read `/proc/self` (or, for `stacks()`, ask a
+//! helper to read the process from outside). None of them stops the host for longer
+//! than a stack snapshot needs, and none of them writes anything.
+
+pub(crate) mod fds;
+pub(crate) mod mem;
+mod sockets;
+pub(crate) mod stacks;
+pub(crate) mod threads;
+
+/// Reads a `/proc/self` file; errors name the file.
+fn read_proc(file: &str) -> Result<String, String> {
+    std::fs::read_to_string(format!("/proc/self/{file}"))
+        .map_err(|err| format!("cannot read /proc/self/{file}: {err}"))
+}
+
+/// Clock ticks per second, for the tick counts in `/proc/*/stat`.
+fn ticks_per_second() -> u64 {
+    nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .map_or(100, |ticks| ticks as u64)
+}
+
+/// The fields of a `/proc/*/stat` line after the command name (which is in
+/// parentheses and may contain spaces): index 0 is the state, field 3 of `man 5 proc`.
+fn stat_fields(stat: &str) -> Vec<&str> {
+    stat.rfind(')')
+        .map(|end| stat[end + 1..].split_whitespace().collect())
+        .unwrap_or_default()
+}

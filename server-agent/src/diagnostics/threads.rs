@@ -1,0 +1,76 @@
+//! `threads()`: every thread of the process with its state and CPU time.
+
+use serde::Serialize;
+
+use super::{read_proc, stat_fields, ticks_per_second};
+
+#[derive(Debug, Serialize)]
+pub(crate) struct ThreadInfo {
+    tid: u32,
+    name: String,
+    state: &'static str,
+    user_ms: u64,
+    system_ms: u64,
+    cpu_ms: u64,
+}
+
+pub(crate) fn threads() -> Result<Vec<ThreadInfo>, String> {
+    let entries = std::fs::read_dir("/proc/self/task")
+        .map_err(|err| format!("cannot list /proc/self/task: {err}"))?;
+    let mut tids: Vec<u32> = entries
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse().ok())
+        .collect();
+    tids.sort_unstable();
+    let ms_per_tick = 1000 / ticks_per_second().max(1);
+    Ok(tids
+        .into_iter()
+        // A thread may end between the listing and the read: skip it.
+        .filter_map(|tid| {
+            let stat = read_proc(&format!("task/{tid}/stat")).ok()?;
+            let fields = stat_fields(&stat);
+            let ticks = |index: usize| fields.get(index)?.parse::<u64>().ok();
+            let (user, system) = (ticks(11)? * ms_per_tick, ticks(12)? * ms_per_tick);
+            Some(ThreadInfo {
+                tid,
+                name: read_proc(&format!("task/{tid}/comm"))
+                    .ok()?
+                    .trim_end()
+                    .to_owned(),
+                state: state_name(fields.first()?),
+                user_ms: user,
+                system_ms: system,
+                cpu_ms: user + system,
+            })
+        })
+        .collect())
+}
+
+fn state_name(code: &str) -> &'static str {
+    match code {
+        "R" => "running",
+        "S" => "sleeping",
+        "D" => "disk sleep",
+        "T" => "stopped",
+        "t" => "tracing stop",
+        "Z" => "zombie",
+        "X" => "dead",
+        "I" => "idle",
+        _ => "unknown",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn lists_this_thread_with_its_name() {
+        let here = nix::unistd::gettid().as_raw() as u32;
+        let all = super::threads().unwrap();
+        let me = all
+            .iter()
+            .find(|t| t.tid == here)
+            .expect("this thread is listed");
+        assert_eq!(me.state, "running");
+        assert_eq!(me.cpu_ms, me.user_ms + me.system_ms);
+    }
+}

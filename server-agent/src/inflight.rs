@@ -1,0 +1,217 @@
+//! Who is inside a request guard right now, for `inflight()`, at almost no cost to
+//! the request.
+//!
+//! Each thread that ever enters a guard gets one `Slot`, allocated and registered
+//! (under a mutex) once per thread. Entering and leaving a guard then only touches
+//! that thread's own slot with atomic loads and stores: no allocation, no lock, no
+//! shared counter bounced between cores. The agent thread reads every slot; a
+//! sequence counter (a seqlock) lets it see a label and start time that belong
+//! together, retrying the rare read that races a write.
+
+use std::sync::atomic::{fence, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use nix::time::{clock_gettime, ClockId};
+use serde::Serialize;
+
+/// Labels longer than this are cut (at a character boundary).
+pub const MAX_LABEL_BYTES: usize = 64;
+const LABEL_WORDS: usize = MAX_LABEL_BYTES / 8;
+
+/// One thread's request state.
+struct Slot {
+    tid: i32,
+    thread: String,
+    depth: AtomicU32,
+    seq: AtomicU64,
+    since_ms: AtomicU64,
+    label_len: AtomicUsize,
+    label: [AtomicU64; LABEL_WORDS],
+}
+
+static SLOTS: Mutex<Vec<Arc<Slot>>> = Mutex::new(Vec::new());
+
+/// Owns this thread's slot; unregisters it when the thread ends.
+struct SlotHandle(Arc<Slot>);
+
+impl SlotHandle {
+    fn register() -> SlotHandle {
+        let slot = Arc::new(Slot {
+            tid: nix::unistd::gettid().as_raw(),
+            thread: std::thread::current().name().unwrap_or("").to_owned(),
+            depth: AtomicU32::new(0),
+            seq: AtomicU64::new(0),
+            since_ms: AtomicU64::new(0),
+            label_len: AtomicUsize::new(0),
+            label: Default::default(),
+        });
+        lock_slots().push(slot.clone());
+        SlotHandle(slot)
+    }
+}
+
+impl Drop for SlotHandle {
+    fn drop(&mut self) {
+        lock_slots().retain(|slot| !Arc::ptr_eq(slot, &self.0));
+    }
+}
+
+thread_local! {
+    static SLOT: SlotHandle = SlotHandle::register();
+}
+
+fn lock_slots() -> std::sync::MutexGuard<'static, Vec<Arc<Slot>>> {
+    SLOTS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Milliseconds on the coarse monotonic clock (a vDSO read, no system call).
+fn now_ms() -> u64 {
+    clock_gettime(ClockId::CLOCK_MONOTONIC_COARSE)
+        .map(|t| t.tv_sec() as u64 * 1000 + t.tv_nsec() as u64 / 1_000_000)
+        .unwrap_or(0)
+}
+
+/// Marks this thread as entering a guard; the outermost guard records `label`.
+pub(crate) fn enter(label: Option<&str>) {
+    SLOT.with(|handle| {
+        let slot = &handle.0;
+        let depth = slot.depth.load(Ordering::Relaxed);
+        if depth == 0 {
+            let seq = slot.seq.load(Ordering::Relaxed);
+            slot.seq.store(seq + 1, Ordering::Relaxed);
+            fence(Ordering::Release);
+            slot.since_ms.store(now_ms(), Ordering::Relaxed);
+            store_label(slot, label.unwrap_or(""));
+            slot.seq.store(seq + 2, Ordering::Release);
+        }
+        slot.depth.store(depth + 1, Ordering::Release);
+    });
+}
+
+/// Marks this thread as leaving a guard.
+pub(crate) fn leave() {
+    // During thread teardown the slot may already be gone: nothing to record then.
+    let _ = SLOT.try_with(|handle| {
+        let depth = handle.0.depth.load(Ordering::Relaxed);
+        handle
+            .0
+            .depth
+            .store(depth.saturating_sub(1), Ordering::Release);
+    });
+}
+
+fn store_label(slot: &Slot, label: &str) {
+    let mut end = label.len().min(MAX_LABEL_BYTES);
+    while !label.is_char_boundary(end) {
+        end -= 1;
+    }
+    let bytes = &label.as_bytes()[..end];
+    for (word, chunk) in slot.label.iter().zip(bytes.chunks(8)) {
+        let mut buffer = [0u8; 8];
+        buffer[..chunk.len()].copy_from_slice(chunk);
+        word.store(u64::from_le_bytes(buffer), Ordering::Relaxed);
+    }
+    slot.label_len.store(end, Ordering::Relaxed);
+}
+
+/// One thread inside a guard, as `inflight()` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct InFlight {
+    pub tid: i32,
+    pub thread: String,
+    pub label: String,
+    pub held_ms: u64,
+    /// Guards nested on this thread (1 for a plain request).
+    pub depth: u32,
+}
+
+/// Every thread inside a guard now.
+pub(crate) fn snapshot() -> Vec<InFlight> {
+    let now = now_ms();
+    let slots: Vec<Arc<Slot>> = lock_slots().clone();
+    slots
+        .iter()
+        .filter_map(|slot| {
+            let depth = slot.depth.load(Ordering::Acquire);
+            if depth == 0 {
+                return None;
+            }
+            let (since, label) = read_consistent(slot)?;
+            Some(InFlight {
+                tid: slot.tid,
+                thread: slot.thread.clone(),
+                label,
+                held_ms: now.saturating_sub(since),
+                depth,
+            })
+        })
+        .collect()
+}
+
+/// The start time and label of one write, or None if writes kept racing the read.
+fn read_consistent(slot: &Slot) -> Option<(u64, String)> {
+    for _ in 0..100 {
+        let before = slot.seq.load(Ordering::Acquire);
+        if before % 2 == 1 {
+            std::hint::spin_loop();
+            continue;
+        }
+        let since = slot.since_ms.load(Ordering::Relaxed);
+        let len = slot.label_len.load(Ordering::Relaxed).min(MAX_LABEL_BYTES);
+        let mut bytes: Vec<u8> = slot
+            .label
+            .iter()
+            .flat_map(|word| word.load(Ordering::Relaxed).to_le_bytes())
+            .collect();
+        fence(Ordering::Acquire);
+        if slot.seq.load(Ordering::Relaxed) == before {
+            bytes.truncate(len);
+            return Some((since, String::from_utf8_lossy(&bytes).into_owned()));
+        }
+    }
+    None
+}
+
+/// Guards alive right now, across all threads (nested ones included).
+pub fn requests_in_flight() -> usize {
+    lock_slots()
+        .iter()
+        .map(|slot| slot.depth.load(Ordering::Relaxed) as usize)
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_outermost_label_and_depth_are_visible_from_another_thread() {
+        let (entered, go) = (std::sync::Barrier::new(2), std::sync::Barrier::new(2));
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                enter(Some(
+                    "GET /slow ünïcode that is far longer than sixty-four bytes in total",
+                ));
+                enter(Some("inner"));
+                entered.wait();
+                go.wait();
+                leave();
+                leave();
+            });
+            entered.wait();
+            let mine: Vec<_> = snapshot()
+                .into_iter()
+                .filter(|f| f.label.starts_with("GET"))
+                .collect();
+            assert_eq!(mine.len(), 1);
+            assert_eq!(mine[0].depth, 2);
+            assert!(
+                mine[0].label.len() <= MAX_LABEL_BYTES && mine[0].label.starts_with("GET /slow ü")
+            );
+            go.wait();
+        });
+        assert!(snapshot().iter().all(|f| !f.label.starts_with("GET")));
+    }
+}
