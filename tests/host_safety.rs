@@ -148,8 +148,15 @@ fn another_doorbell_signal_works_with_attach_signal() {
     );
     assert_eq!(run.stdout.trim(), "8", "{run:?}");
     let run = eval(worker.pid, "counter + 2");
-    assert_eq!(run.stdout.trim(), "9", "attach uses the signal the agent announces: {run:?}");
-    let run = attach(&[&worker.pid.to_string(), "--signal", "usr1", "-e", "1"], "");
+    assert_eq!(
+        run.stdout.trim(),
+        "9",
+        "attach uses the signal the agent announces: {run:?}"
+    );
+    let run = attach(
+        &[&worker.pid.to_string(), "--signal", "usr1", "-e", "1"],
+        "",
+    );
     assert_eq!(
         run.code, 2,
         "SIGUSR1 is not caught, so attach must refuse: {run:?}"

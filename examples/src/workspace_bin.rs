@@ -1,11 +1,12 @@
 //! Finding the workspace's own binaries from a test, bench or demo executable.
 //!
 //! Cargo puts binaries in `target/<profile>/` and test or bench executables in
-//! `target/<profile>/deps/`. We look in both places and, if the binary is not built
-//! yet (e.g. `cargo test -p attach-tests` alone), build it once with the same profile.
+//! `target/<profile>/deps/`. The first call in a process runs `cargo build` for the
+//! binaries with the same profile (a no-op when they are fresh), so that
+//! `cargo test -p attach-tests` alone never runs against a stale `attach`.
 
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
 /// Path of the workspace binary `name` (`attach`, `http-worker`, ...).
@@ -18,26 +19,31 @@ pub fn workspace_bin(name: &str) -> PathBuf {
         None => None,
     }
     .expect("the executable lives in a target directory");
-    let path = profile_dir.join(name);
-    if !path.exists() {
-        let built = BUILT.get_or_init(|| {
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let mut build = Command::new(cargo);
-            build.args([
+    let built = BUILT.get_or_init(|| {
+        // Only when run from Cargo (tests, benches): a demo started by hand uses
+        // what is there.
+        let Some(cargo) = std::env::var_os("CARGO") else {
+            return true;
+        };
+        let mut build = Command::new(cargo);
+        build
+            .args([
                 "build",
+                "--quiet",
                 "--bins",
                 "-p",
                 "attach-cli",
                 "-p",
                 "attach-examples",
-            ]);
-            if profile_dir.ends_with("release") {
-                build.arg("--release");
-            }
-            build.status().is_ok_and(|status| status.success())
-        });
-        assert!(*built, "building the workspace binaries failed");
-    }
+            ])
+            .stdout(Stdio::null());
+        if profile_dir.ends_with("release") {
+            build.arg("--release");
+        }
+        build.status().is_ok_and(|status| status.success())
+    });
+    assert!(*built, "building the workspace binaries failed");
+    let path = profile_dir.join(name);
     assert!(
         path.exists(),
         "{} is missing; run `cargo build --workspace`",

@@ -172,9 +172,18 @@ impl Worker {
 
     /// A workspace server binary on a free loopback port (`listening on` first).
     pub fn listening(binary: &str, args: &[&str]) -> (Worker, SocketAddr) {
+        Worker::listening_with_env(binary, args, &[])
+    }
+
+    /// `listening`, with extra environment variables.
+    pub fn listening_with_env(
+        binary: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> (Worker, SocketAddr) {
         let mut all = vec!["--listen", "127.0.0.1:0"];
         all.extend_from_slice(args);
-        let worker = Worker::start(workspace_bin(binary), &all);
+        let worker = Worker::start_with_env(workspace_bin(binary), &all, env);
         let addr = worker
             .first_line
             .strip_prefix("listening on ")

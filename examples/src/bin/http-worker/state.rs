@@ -61,6 +61,15 @@ impl State {
         let started_at = self.started_at;
         let draining = self.draining.clone();
         builder
+            .build_info("example", "http-worker")
+            .build_info(
+                "profile",
+                if cfg!(debug_assertions) {
+                    "debug"
+                } else {
+                    "release"
+                },
+            )
             .live(
                 "requests_served",
                 "requests answered since start",

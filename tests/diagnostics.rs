@@ -1,0 +1,203 @@
+//! The built-in views every session has, read from a real worker: threads, stacks,
+//! memory, descriptors, requests in flight, version, limits.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use attach_examples::http_client::{self, KeepAlive};
+use serde_json::Value;
+use support::load::Load;
+use support::{attach, eval, Worker, WAIT};
+
+/// `expr` evaluated in `pid`, as JSON.
+fn ask(pid: u32, expr: &str) -> Value {
+    let run = attach(&[&pid.to_string(), "--json", "-e", expr], "");
+    assert_eq!(run.code, 0, "{run:?}");
+    let document: Value = serde_json::from_str(run.stdout.trim()).expect("one JSON document");
+    document["value"].clone()
+}
+
+#[test]
+fn threads_lists_every_thread_with_cpu_time_and_prints_as_a_table() {
+    let (worker, _) = Worker::http(2);
+    let threads = ask(worker.pid, "threads()");
+    let names: Vec<&str> = threads
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    for name in ["http-worker", "attach-agent", "http-0", "http-1"] {
+        assert!(names.contains(&name), "{name} missing from {names:?}");
+    }
+    let first = &threads[0];
+    assert_eq!(
+        first["cpu_ms"],
+        first["user_ms"].as_u64().unwrap() + first["system_ms"].as_u64().unwrap()
+    );
+    let filtered = ask(worker.pid, "threads().filter(|t| t.cpu_ms >= 0).len()");
+    assert_eq!(filtered, names.len());
+    let run = eval(worker.pid, "threads()");
+    let header = run.stdout.lines().next().unwrap();
+    assert!(
+        header.starts_with("tid") && header.contains("name") && header.contains("cpu_ms"),
+        "{run:?}"
+    );
+}
+
+fn stacks_show_the_serving_code(tool: &str) {
+    let (worker, addr) =
+        Worker::listening_with_env("http-worker", &[], &[("ATTACH_STACKS_TOOL", tool)]);
+    let load = Load::start(addr, 2, &["/sleep?ms=5", "/"]);
+    load.wait_for_done(20);
+    let stacks = ask(worker.pid, "stacks()");
+    let main = stacks
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|stack| stack["name"] == "http-worker")
+        .expect("the main thread's stack");
+    let frames: Vec<&str> = main["frames"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    assert!(
+        frames
+            .iter()
+            .any(|f| f.contains("http_worker::server::serve")),
+        "{frames:?}"
+    );
+    let outcome = load.finish();
+    assert_eq!(outcome.failed, 0, "{outcome:?}");
+    let run = eval(worker.pid, "eintr_seen");
+    assert_eq!(
+        run.stdout.trim(),
+        "0",
+        "a stack snapshot must not interrupt requests: {run:?}"
+    );
+}
+
+#[test]
+fn stacks_with_eu_stack_show_the_serving_code_and_cause_no_eintr() {
+    stacks_show_the_serving_code("eu-stack");
+}
+
+#[test]
+fn stacks_with_gdb_show_the_serving_code_and_cause_no_eintr() {
+    stacks_show_the_serving_code("gdb");
+}
+
+#[test]
+fn a_missing_stack_tool_is_a_clear_error() {
+    let (worker, _) = Worker::listening_with_env("http-worker", &[], &[("PATH", "/nonexistent")]);
+    let run = eval(worker.pid, "stacks()");
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr
+            .contains("needs eu-stack (package elfutils) or gdb"),
+        "{run:?}"
+    );
+}
+
+#[test]
+fn mem_reports_resident_peak_virtual_and_heap() {
+    let (worker, _) = Worker::http(1);
+    let mem = ask(worker.pid, "mem()");
+    let rss = mem["rss_kib"].as_u64().unwrap();
+    assert!(
+        rss > 0 && mem["peak_rss_kib"].as_u64().unwrap() >= rss,
+        "{mem}"
+    );
+    assert!(mem["virtual_kib"].as_u64().unwrap() >= rss);
+    assert!(mem["heap"]["in_use_bytes"].as_u64().unwrap() > 0, "{mem}");
+}
+
+#[test]
+fn fds_show_the_listener_and_a_client_connection_with_addresses() {
+    let (worker, addr) = Worker::http(1);
+    let mut client = KeepAlive::connect(addr, Duration::from_secs(5)).unwrap();
+    assert_eq!(client.get("/").unwrap().status, 200);
+    let fds = ask(worker.pid, "fds()");
+    let fds = fds.as_array().unwrap();
+    let listener = fds
+        .iter()
+        .find(|fd| fd["state"] == "listen")
+        .expect("a listening socket");
+    assert_eq!(listener["kind"], "socket");
+    assert_eq!(listener["local"], addr.to_string());
+    assert!(
+        fds.iter()
+            .any(|fd| fd["state"] == "established" && fd["local"] == addr.to_string()),
+        "{fds:#?}"
+    );
+    assert!(
+        fds.iter().any(|fd| fd["kind"] == "pipe"),
+        "the agent's self-pipe"
+    );
+}
+
+#[test]
+fn inflight_shows_the_slow_request_with_its_label_and_age() {
+    let (worker, addr) = Worker::http(2);
+    let slow = std::thread::spawn(move || {
+        http_client::get(addr, "/sleep?ms=2000", Duration::from_secs(10))
+    });
+    let deadline = Instant::now() + WAIT;
+    let entry = loop {
+        let inflight = ask(worker.pid, "inflight()");
+        if let Some(entry) = inflight
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["label"] == "GET /sleep")
+        {
+            break entry.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the slow request never showed up"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(
+        entry["thread"].as_str().unwrap().starts_with("http-"),
+        "{entry}"
+    );
+    assert_eq!(entry["depth"], 1);
+    std::thread::sleep(Duration::from_millis(300));
+    let later = ask(
+        worker.pid,
+        "inflight().filter(|e| e.label == \"GET /sleep\")[0].held_ms",
+    );
+    assert!(later.as_u64().unwrap() >= 200, "held_ms grows: {later}");
+    assert_eq!(slow.join().unwrap().unwrap().status, 200);
+    assert_eq!(ask(worker.pid, "inflight().len()"), 0);
+}
+
+#[test]
+fn version_limits_and_help_describe_the_agent() {
+    let (worker, _) = Worker::http(1);
+    let version = ask(worker.pid, "version()");
+    assert_eq!(version["protocol"], 1);
+    assert_eq!(version["process"], "http-worker");
+    assert_eq!(version["build"]["example"], "http-worker");
+    assert!(version["binary"].as_str().unwrap().ends_with("http-worker"));
+    assert_eq!(ask(worker.pid, "limits().command_timeout_ms"), 1000);
+    let help = eval(worker.pid, "help()").stdout;
+    for builtin in [
+        "threads()",
+        "stacks()",
+        "mem()",
+        "fds()",
+        "inflight()",
+        "uptime()",
+        "pid()",
+        "version()",
+        "limits()",
+    ] {
+        assert!(help.contains(builtin), "help() lacks {builtin}");
+    }
+}
