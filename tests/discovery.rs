@@ -3,46 +3,9 @@
 
 mod support;
 
-use std::os::unix::fs::symlink;
-use std::path::PathBuf;
-
 use nix::sys::signal::Signal;
 use serde_json::Value;
-use support::{attach, eval, OpenSession, Worker};
-
-/// The fixture worker started under a name no other test uses, `count` times.
-struct Named {
-    name: String,
-    dir: PathBuf,
-    workers: Vec<Worker>,
-}
-
-impl Named {
-    fn start(count: usize) -> Named {
-        let name = format!("wrk{}x{}", std::process::id() % 100_000, support::unique());
-        let dir = std::env::temp_dir().join(format!("attach-named-{name}"));
-        std::fs::create_dir_all(&dir).unwrap();
-        symlink(env!("CARGO_BIN_EXE_fixture-worker"), dir.join(&name)).unwrap();
-        let workers = (0..count)
-            .map(|_| {
-                let worker = Worker::start(dir.join(&name), &[]);
-                assert_eq!(worker.first_line, "ready");
-                worker
-            })
-            .collect();
-        Named { name, dir, workers }
-    }
-
-    fn pids(&self) -> Vec<u32> {
-        self.workers.iter().map(|w| w.pid).collect()
-    }
-}
-
-impl Drop for Named {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+use support::{attach, eval, Named, OpenSession, Worker};
 
 fn json_lines(stdout: &str) -> Vec<Value> {
     stdout

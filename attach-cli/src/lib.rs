@@ -12,6 +12,7 @@ pub mod interrupt;
 pub mod json;
 pub mod render;
 pub mod session;
+pub mod style;
 pub mod target;
 
 pub use error::ConnectError;

@@ -4,13 +4,15 @@
 
 mod modes;
 mod shell;
+mod shell_helper;
+mod watch;
 
 use std::process::ExitCode;
 use std::str::FromStr;
 use std::time::Duration;
 
 use attach_cli::{interrupt, json, ConnectError};
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use nix::sys::signal::Signal;
 
 const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (wire protocol v1)");
@@ -26,7 +28,10 @@ Examples:
   attach --list                        every process that runs an agent
   attach --all http-worker -e 'mem().rss_kib'
                                        one expression on every worker named so
+  attach 4242 --watch requests_served --interval 500ms
+                                       redraw a value in place, with a sparkline
   attach 4242 --json -e 'inflight()'   machine-readable (see docs/CLI.md)
+  attach completions bash              shell completions (bash, zsh, fish)
 
 Exit status: 0 ok, 1 a command failed, 2 could not connect or the session
 broke, 130 interrupted.";
@@ -59,6 +64,14 @@ pub struct Args {
     #[arg(long)]
     all: bool,
 
+    /// Re-evaluate EXPR every --interval and redraw it (numbers get a sparkline).
+    #[arg(long, value_name = "EXPR", conflicts_with_all = ["eval", "command", "list"])]
+    watch: Option<String>,
+
+    /// How often --watch re-evaluates: 1s, 500ms, 2m.
+    #[arg(long, default_value = "1s", value_name = "INTERVAL", value_parser = watch::parse_interval, requires = "watch")]
+    interval: Duration,
+
     /// Print one JSON document per result (schema in docs/CLI.md).
     #[arg(long)]
     json: bool,
@@ -82,6 +95,10 @@ impl Args {
 }
 
 fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().collect();
+    if argv.get(1).map(String::as_str) == Some("completions") {
+        return completions(argv.get(2).map(String::as_str));
+    }
     let args = Args::parse();
     interrupt::install();
     match modes::run(&args) {
@@ -97,6 +114,21 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// `attach completions <SHELL>`: the completion script for bash, zsh or fish.
+fn completions(shell: Option<&str>) -> ExitCode {
+    let Some(shell) = shell.and_then(|name| clap_complete::Shell::from_str(name).ok()) else {
+        eprintln!("attach: usage: attach completions <bash|zsh|fish|elvish|powershell>");
+        return ExitCode::from(2);
+    };
+    clap_complete::generate(
+        shell,
+        &mut Args::command(),
+        "attach",
+        &mut std::io::stdout(),
+    );
+    ExitCode::SUCCESS
 }
 
 fn parse_seconds(text: &str) -> Result<Duration, String> {

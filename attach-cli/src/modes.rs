@@ -8,6 +8,7 @@ use anyhow::{bail, Context};
 use attach_cli::discover::{self, AgentProcess};
 use attach_cli::{fanout, json, render, split_print, ConnectOptions, Outcome, Session};
 
+use crate::watch::Watch;
 use crate::{shell, Args};
 
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
@@ -19,6 +20,21 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         return Ok(list(args.json));
     }
     let target = args.target.as_deref().expect("clap requires a target");
+    if let Some(expr) = &args.watch {
+        let watch = Watch {
+            expr,
+            interval: args.interval,
+            as_json: args.json,
+        };
+        return if args.all {
+            watch.all(target, &options)
+        } else {
+            let pid = resolve(target)?;
+            watch
+                .one(pid, &options)
+                .with_context(|| format!("cannot watch pid {pid}"))
+        };
+    }
     if args.all {
         let Some(line) = args.one_shot() else {
             bail!("--all needs a command: attach --all {target} -e '<expr>'");
@@ -34,7 +50,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     }
     let mut session = Session::connect(pid, &options).with_context(context)?;
     if std::io::stdin().is_terminal() && !args.json {
-        return shell::run(&mut session);
+        return shell::run(session);
     }
     piped(&mut session, args.json)
 }

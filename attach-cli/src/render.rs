@@ -3,6 +3,7 @@
 use attach_protocol::ErrorKind;
 
 use crate::session::Outcome;
+use crate::style::Style;
 
 /// Columns that lead a table when present, in this order; the rest follow by name.
 const LEADING_COLUMNS: &[&str] = &[
@@ -15,10 +16,17 @@ const MAX_CELL: usize = 60;
 /// The value as a person reads it: strings raw, unit as `()`, a list of flat maps as
 /// a table, other containers as indented JSON.
 pub fn value(value: &serde_json::Value) -> String {
+    styled_value(value, Style::plain())
+}
+
+/// `value`, with a table's header in bold when `style` allows.
+pub fn styled_value(value: &serde_json::Value, style: Style) -> String {
     match value {
         serde_json::Value::Null => "()".to_owned(),
         serde_json::Value::String(text) => text.clone(),
-        serde_json::Value::Array(rows) => table(rows).unwrap_or_else(|| pretty(value)),
+        serde_json::Value::Array(rows) => {
+            styled_table(rows, style).unwrap_or_else(|| pretty(value))
+        }
         serde_json::Value::Object(_) => pretty(value),
         other => other.to_string(),
     }
@@ -30,6 +38,10 @@ fn pretty(value: &serde_json::Value) -> String {
 
 /// A table for a non-empty list of maps whose values are all scalars.
 pub fn table(rows: &[serde_json::Value]) -> Option<String> {
+    styled_table(rows, Style::plain())
+}
+
+fn styled_table(rows: &[serde_json::Value], style: Style) -> Option<String> {
     let maps: Vec<&serde_json::Map<String, serde_json::Value>> = rows
         .iter()
         .map(|row| row.as_object())
@@ -82,7 +94,7 @@ pub fn table(rows: &[serde_json::Value]) -> Option<String> {
             .collect();
         padded.join("  ").trim_end().to_owned()
     };
-    let mut out = vec![line(columns.iter().map(|c| c.to_string()).collect())];
+    let mut out = vec![style.heading(&line(columns.iter().map(|c| c.to_string()).collect()))];
     out.extend(cells.into_iter().map(line));
     Some(out.join("\n"))
 }
@@ -122,7 +134,18 @@ pub fn failure(
     line: Option<usize>,
     column: Option<usize>,
 ) -> String {
-    let kind = kind_name(kind);
+    styled_failure(code, kind, message, line, column, Style::plain())
+}
+
+fn styled_failure(
+    code: &str,
+    kind: ErrorKind,
+    message: &str,
+    line: Option<usize>,
+    column: Option<usize>,
+    style: Style,
+) -> String {
+    let kind = style.error(kind_name(kind));
     let mut text = match (line, column) {
         (Some(line), Some(column)) => format!("{kind} at line {line}, column {column}: {message}"),
         (Some(line), None) => format!("{kind} at line {line}: {message}"),
@@ -154,17 +177,29 @@ pub fn outcome_cell(outcome: &Outcome) -> String {
 /// Prints an outcome: printed lines and the value on stdout, failures on stderr.
 /// Returns false for a failure. Unit results are shown only when `show_unit`.
 pub fn print_outcome(code: &str, outcome: &Outcome, show_unit: bool) -> bool {
+    print_outcome_with(code, outcome, show_unit, false)
+}
+
+/// `print_outcome`, through the pager when `paged` and the text is too tall.
+pub fn print_outcome_with(code: &str, outcome: &Outcome, show_unit: bool, paged: bool) -> bool {
     match outcome {
         Outcome::Value {
             value: result,
             output,
             ..
         } => {
-            for line in output {
-                println!("{line}");
-            }
+            let mut text: Vec<String> = output.clone();
             if show_unit || !result.is_null() {
-                println!("{}", value(result));
+                text.push(styled_value(result, Style::for_stdout()));
+            }
+            if text.is_empty() {
+                return true;
+            }
+            let text = text.join("\n");
+            if paged {
+                crate::style::print_paged(&text);
+            } else {
+                println!("{text}");
             }
             true
         }
@@ -174,7 +209,11 @@ pub fn print_outcome(code: &str, outcome: &Outcome, show_unit: bool) -> bool {
             line,
             column,
         } => {
-            eprintln!("{}", failure(code, *kind, message, *line, *column));
+            let style = Style::for_stderr();
+            eprintln!(
+                "{}",
+                styled_failure(code, *kind, message, *line, *column, style)
+            );
             false
         }
     }

@@ -85,6 +85,8 @@ pub struct Session {
     reply: OwnedFd,
     request: RequestFifo,
     _reply_path: CreatedPath,
+    /// Called about every 100 ms while a reply is awaited, with the time waited.
+    on_wait: Option<Box<dyn FnMut(Duration)>>,
 }
 
 impl Session {
@@ -126,6 +128,7 @@ impl Session {
             reply,
             request,
             _reply_path: reply_path,
+            on_wait: None,
         };
         let hello = Request::Hello {
             v: PROTOCOL_VERSION,
@@ -197,8 +200,7 @@ impl Session {
     }
 
     fn queue_eval(&mut self, code: &str, deadline: Instant) -> Result<u64, ConnectError> {
-        self.next_id += 1;
-        let id = self.next_id;
+        let id = self.next_request_id();
         self.send(
             &Request::Eval {
                 id,
@@ -215,39 +217,97 @@ impl Session {
     }
 
     fn answer_to(&mut self, id: u64, deadline: Instant) -> Result<Outcome, ConnectError> {
+        match self.reply_to(id, deadline)? {
+            Reply::Value {
+                value,
+                output,
+                elapsed_us,
+                ..
+            } => Ok(Outcome::Value {
+                value,
+                output,
+                elapsed_us,
+            }),
+            Reply::Error {
+                kind,
+                message,
+                line,
+                column,
+                ..
+            } => Ok(Outcome::Failed {
+                kind,
+                message,
+                line,
+                column,
+            }),
+            other => Err(ConnectError::BadReply(format!(
+                "unexpected answer {other:?}"
+            ))),
+        }
+    }
+
+    /// The reply to request `id` (or an error about an unreadable request), skipping
+    /// late answers to requests we stopped waiting for.
+    fn reply_to(&mut self, id: u64, deadline: Instant) -> Result<Reply, ConnectError> {
         loop {
-            match self.next_reply(deadline)? {
-                Reply::Value {
-                    id: got,
-                    value,
-                    output,
-                    elapsed_us,
-                } if got == id => {
-                    return Ok(Outcome::Value {
-                        value,
-                        output,
-                        elapsed_us,
+            let reply = self.next_reply(deadline)?;
+            let answers = match &reply {
+                Reply::Value { id: got, .. }
+                | Reply::Pong { id: got }
+                | Reply::Completions { id: got, .. } => *got == id,
+                Reply::Error { id: got, .. } => *got == Some(id) || got.is_none(),
+                Reply::Bye { reason } => {
+                    return Err(ConnectError::Closed {
+                        reason: reason.clone(),
                     })
                 }
-                Reply::Error {
-                    id: got,
-                    kind,
-                    message,
-                    line,
-                    column,
-                } if got == Some(id) || got.is_none() => {
-                    return Ok(Outcome::Failed {
-                        kind,
-                        message,
-                        line,
-                        column,
-                    })
-                }
-                Reply::Bye { reason } => return Err(ConnectError::Closed { reason }),
-                // A late answer to a command we stopped waiting for: skip it.
-                _ => continue,
+                Reply::Welcome { .. } => false,
+            };
+            if answers {
+                return Ok(reply);
             }
         }
+    }
+
+    /// Completion candidates for `line` with the cursor at byte `pos`: where the
+    /// completed word starts, and what may replace it.
+    pub fn complete(
+        &mut self,
+        line: &str,
+        pos: usize,
+    ) -> Result<(usize, Vec<String>), ConnectError> {
+        let deadline = Instant::now() + self.timeout;
+        let id = self.next_request_id();
+        self.send(
+            &Request::Complete {
+                id,
+                line: line.to_owned(),
+                pos,
+            },
+            deadline,
+        )?;
+        match self.reply_to(id, deadline)? {
+            Reply::Completions {
+                start, candidates, ..
+            } => Ok((start, candidates)),
+            Reply::Error { message, .. } => Err(ConnectError::BadReply(message)),
+            other => Err(ConnectError::BadReply(format!(
+                "unexpected answer {other:?}"
+            ))),
+        }
+    }
+
+    /// The session's variables and their values, as a map.
+    pub fn vars(&mut self) -> Result<Outcome, ConnectError> {
+        let deadline = Instant::now() + self.timeout;
+        let id = self.next_request_id();
+        self.send(&Request::Vars { id }, deadline)?;
+        self.answer_to(id, deadline)
+    }
+
+    fn next_request_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
     }
 
     pub fn target(&self) -> &Target {
@@ -262,10 +322,16 @@ impl Session {
         &self.agent_version
     }
 
+    /// Sets what to do while waiting for a slow reply (e.g. draw a spinner).
+    pub fn on_wait(&mut self, hook: Option<Box<dyn FnMut(Duration)>>) {
+        self.on_wait = hook;
+    }
+
     fn next_reply(&mut self, deadline: Instant) -> Result<Reply, ConnectError> {
         if !self.reader.has_line() {
             spin_until_readable(self.reply.as_fd(), SPIN);
         }
+        let waiting_since = Instant::now();
         loop {
             if interrupt::requested() {
                 return Err(ConnectError::Interrupted);
@@ -278,6 +344,9 @@ impl Session {
                 }
                 Ok(None) => return Err(self.gone("the agent closed the reply FIFO")),
                 Err(WireError::Timeout) if Instant::now() < deadline => {
+                    if let Some(hook) = self.on_wait.as_mut() {
+                        hook(waiting_since.elapsed());
+                    }
                     if !self.target.is_alive() {
                         return Err(ConnectError::Exited {
                             pid: self.target.pid,

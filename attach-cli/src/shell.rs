@@ -1,26 +1,74 @@
 //! The interactive shell: a rustyline prompt over one session.
 //!
-//! Ctrl-C cancels the current line (or stops waiting for a running command), Ctrl-D
-//! or `exit` leaves; leaving drops the session, which removes its FIFOs.
+//! Tab completes against the live agent; an unclosed bracket continues on the next
+//! line; history persists per user (lines starting with a space are not kept);
+//! Ctrl-C cancels the line (or stops waiting for a slow command), Ctrl-D, `exit` or
+//! `:quit` leaves, which drops the session and removes its FIFOs. Lines starting
+//! with `:` are shell commands (`:help`).
 
+use std::cell::RefCell;
+use std::io::Write;
 use std::process::ExitCode;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use attach_cli::{interrupt, render, split_print, ConnectError, Session};
+use attach_cli::style::Style;
+use attach_cli::{interrupt, json, render, split_print, ConnectError, Outcome, Session};
+use rustyline::config::Config;
 use rustyline::error::ReadlineError;
-use rustyline::DefaultEditor;
+use rustyline::history::FileHistory;
+use rustyline::Editor;
 
-pub fn run(session: &mut Session) -> anyhow::Result<ExitCode> {
-    let mut editor = DefaultEditor::new().context("cannot start the line editor")?;
+use crate::shell_helper::{history_path, ShellHelper};
+
+const SHELL_HELP: &str = "\
+shell commands:
+  :help     this list (`help()` lists what the worker exposes)
+  :vars     the variables of this session
+  :limits   the evaluation limits in force
+  :json     toggle raw JSON output
+  :time     toggle showing each command's round trip
+  :quit     leave (also Ctrl-D or `exit`)
+`p <expr>` prints a value; Tab completes; an open bracket continues the line.";
+
+/// A slow command shows a spinner after this long.
+const SPINNER_AFTER: Duration = Duration::from_millis(200);
+
+#[derive(Default)]
+struct Toggles {
+    json: bool,
+    time: bool,
+}
+
+pub fn run(session: Session) -> anyhow::Result<ExitCode> {
     let target = session.target().clone();
-    let prompt = format!("attach {} ({})> ", target.pid, target.name);
     println!(
-        "attached to pid {} ({}), session {}, agent {}. `help()` lists what is here; `p <expr>` prints; Ctrl-D leaves.",
+        "attached to pid {} ({}), session {}, agent {}. `help()` lists what is here; `:help` the shell; Ctrl-D leaves.",
         target.pid,
         target.name,
         session.session_id(),
         session.agent_version()
     );
+    let session = Rc::new(RefCell::new(session));
+    session.borrow_mut().on_wait(Some(Box::new(spinner)));
+    let config = Config::builder()
+        .history_ignore_space(true)
+        .auto_add_history(false)
+        .max_history_size(10_000)
+        .context("history size")?
+        .build();
+    let mut editor: Editor<ShellHelper, FileHistory> =
+        Editor::with_config(config).context("cannot start the line editor")?;
+    editor.set_helper(Some(ShellHelper {
+        session: session.clone(),
+    }));
+    let history = history_path();
+    if let Some(path) = &history {
+        let _ = editor.load_history(path);
+    }
+    let prompt = format!("attach {} ({})> ", target.pid, target.name);
+    let mut toggles = Toggles::default();
     loop {
         let line = match editor.readline(&prompt) {
             Ok(line) => line,
@@ -28,26 +76,132 @@ pub fn run(session: &mut Session) -> anyhow::Result<ExitCode> {
             Err(ReadlineError::Eof) => return Ok(ExitCode::SUCCESS),
             Err(err) => return Err(err).context("cannot read the terminal"),
         };
-        let line = line.trim();
-        if line.is_empty() {
+        let command = line.trim();
+        if command.is_empty() {
             continue;
         }
-        let _ = editor.add_history_entry(line);
-        if matches!(line, "exit" | "quit") {
+        if editor.add_history_entry(line.as_str()).unwrap_or(false) {
+            if let Some(path) = &history {
+                let _ = editor.append_history(path);
+            }
+        }
+        if matches!(command, "exit" | "quit" | ":quit" | ":q") {
             return Ok(ExitCode::SUCCESS);
         }
-        let (code, show_unit) = split_print(line);
-        interrupt::clear();
-        match session.eval(code) {
-            Ok(outcome) => {
-                render::print_outcome(code, &outcome, show_unit);
-            }
-            Err(ConnectError::Interrupted) => {
-                interrupt::clear();
-                eprintln!("stopped waiting; the agent ends the command at its time limit");
-            }
-            Err(err @ ConnectError::Timeout { .. }) => eprintln!("{err}"),
-            Err(err) => return Err(err.into()),
+        let mut session = session.borrow_mut();
+        match shell_command(command, &mut session, &mut toggles) {
+            Some(result) => result?,
+            None => evaluate(command, &mut session, &toggles)?,
         }
+    }
+}
+
+/// Runs a `:` command; None if `command` is not one.
+fn shell_command(
+    command: &str,
+    session: &mut Session,
+    toggles: &mut Toggles,
+) -> Option<anyhow::Result<()>> {
+    let result = match command {
+        ":help" | ":h" => {
+            println!("{SHELL_HELP}");
+            Ok(())
+        }
+        ":vars" => session
+            .vars()
+            .map(|outcome| show(":vars", &outcome, toggles, session.target().pid)),
+        ":limits" => return Some(evaluate("limits()", session, toggles)),
+        ":json" => {
+            toggles.json = !toggles.json;
+            println!(
+                "raw JSON output {}",
+                if toggles.json { "on" } else { "off" }
+            );
+            Ok(())
+        }
+        ":time" => {
+            toggles.time = !toggles.time;
+            println!(
+                "round-trip times {}",
+                if toggles.time { "on" } else { "off" }
+            );
+            Ok(())
+        }
+        other if other.starts_with(':') => {
+            eprintln!("unknown shell command {other}; :help lists them");
+            Ok(())
+        }
+        _ => return None,
+    };
+    Some(result.map_err(anyhow::Error::from))
+}
+
+/// Evaluates one line; only a broken session is an error.
+fn evaluate(line: &str, session: &mut Session, toggles: &Toggles) -> anyhow::Result<()> {
+    let (code, show_unit) = split_print(line);
+    interrupt::clear();
+    let started = Instant::now();
+    let result = session.eval(code);
+    clear_spinner(started.elapsed());
+    match result {
+        Ok(outcome) => {
+            if toggles.json {
+                println!("{}", json::outcome(session.target().pid, code, &outcome));
+            } else {
+                render::print_outcome_with(code, &outcome, show_unit, true);
+            }
+            if toggles.time {
+                let agent_us = match outcome {
+                    Outcome::Value { elapsed_us, .. } => format!(", {elapsed_us} µs in the agent"),
+                    Outcome::Failed { .. } => String::new(),
+                };
+                let round_trip = started.elapsed().as_secs_f64() * 1000.0;
+                eprintln!(
+                    "{}",
+                    Style::for_stderr().dim(&format!("round trip {round_trip:.2} ms{agent_us}"))
+                );
+            }
+            Ok(())
+        }
+        Err(ConnectError::Interrupted) => {
+            interrupt::clear();
+            eprintln!("stopped waiting; the agent ends the command at its time limit, the session goes on");
+            Ok(())
+        }
+        Err(err @ ConnectError::Timeout { .. }) => {
+            eprintln!("{err}");
+            Ok(())
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+fn show(code: &str, outcome: &Outcome, toggles: &Toggles, pid: u32) {
+    if toggles.json {
+        println!("{}", json::outcome(pid, code, outcome));
+    } else {
+        render::print_outcome_with(code, outcome, false, true);
+    }
+}
+
+/// Draws a spinner on stderr once a command has taken longer than `SPINNER_AFTER`.
+fn spinner(waited: Duration) {
+    const FRAMES: [char; 4] = ['|', '/', '-', '\\'];
+    if waited < SPINNER_AFTER {
+        return;
+    }
+    let frame = FRAMES[(waited.as_millis() / 100) as usize % FRAMES.len()];
+    let mut stderr = std::io::stderr();
+    let _ = write!(
+        stderr,
+        "\r{frame} waiting {:.1}s (Ctrl-C stops waiting)",
+        waited.as_secs_f64()
+    );
+    let _ = stderr.flush();
+}
+
+fn clear_spinner(waited: Duration) {
+    if waited >= SPINNER_AFTER {
+        eprint!("\r\x1b[K");
     }
 }

@@ -20,6 +20,11 @@ pub enum Request {
     Eval { id: u64, code: String },
     /// Keep an idle session alive; answered with `pong`.
     Ping { id: u64 },
+    /// Completion candidates for `line` with the cursor at byte `pos`; answered
+    /// with `completions`.
+    Complete { id: u64, line: String, pos: usize },
+    /// The session's variables and their values; answered with `value` (a map).
+    Vars { id: u64 },
     /// End the session; the agent answers `bye` and closes the reply FIFO.
     Bye,
 }
@@ -48,6 +53,12 @@ pub enum Reply {
     },
     /// Answer to `ping`.
     Pong { id: u64 },
+    /// Answer to `complete`: replace `line[start..pos]` with one of `candidates`.
+    Completions {
+        id: u64,
+        start: usize,
+        candidates: Vec<String>,
+    },
     /// A request failed. `id` is absent when the request could not be parsed.
     Error {
         #[serde(skip_serializing_if = "Option::is_none", default)]

@@ -51,9 +51,14 @@ const BUILTINS: &[(&str, &str)] = &[
 ];
 
 pub(crate) fn is_builtin(name: &str) -> bool {
+    names().any(|builtin| builtin == name)
+}
+
+/// The built-ins' names, without parentheses.
+pub(crate) fn names() -> impl Iterator<Item = &'static str> {
     BUILTINS
         .iter()
-        .any(|(signature, _)| signature.split('(').next() == Some(name))
+        .filter_map(|(signature, _)| signature.split('(').next())
 }
 
 pub(crate) fn register(

@@ -16,9 +16,9 @@ use attach_protocol::{ErrorKind, Reply};
 use rhai::{Dynamic, Engine, EvalAltResult, Position, Scope, AST};
 
 use crate::limits::Limits;
-use crate::live::ReadError;
 use crate::quiet_panic;
 use crate::registry::{Registry, MAX_ARITY};
+use crate::values::{ValueError, Values};
 
 /// Most lines of `print` output kept per command.
 const MAX_PRINTED_LINES: usize = 1000;
@@ -67,8 +67,8 @@ struct CommandState {
 
 /// A session's variables and function definitions.
 pub(crate) struct SessionScope {
-    scope: Scope<'static>,
-    functions: AST,
+    pub(crate) scope: Scope<'static>,
+    pub(crate) functions: AST,
 }
 
 impl SessionScope {
@@ -83,7 +83,10 @@ impl SessionScope {
 pub(crate) struct Evaluator {
     engine: Engine,
     state: Rc<CommandState>,
-    timeout: Duration,
+    pub(crate) timeout: Duration,
+    pub(crate) values: Rc<Values>,
+    /// Registered functions and built-ins, for completion.
+    pub(crate) callable: Vec<String>,
 }
 
 impl Evaluator {
@@ -98,13 +101,22 @@ impl Evaluator {
         apply_limits(&mut engine, limits);
         route_output(&mut engine, &state);
         stop_at_deadline(&mut engine, &state);
-        expose_values(&mut engine, registry, &state);
+        let values = Rc::new(Values::from_registry(registry));
+        expose_values(&mut engine, &values, &state);
         expose_functions(&mut engine, registry, &state);
         crate::builtins::register(&mut engine, registry, limits, process_name);
+        let callable = registry
+            .functions
+            .keys()
+            .cloned()
+            .chain(crate::builtins::names().map(str::to_owned))
+            .collect();
         Evaluator {
             engine,
             state,
             timeout: limits.command_timeout,
+            values,
+            callable,
         }
     }
 
@@ -257,15 +269,8 @@ fn stop_at_deadline(engine: &mut Engine, state: &Rc<CommandState>) {
     });
 }
 
-fn expose_values(engine: &mut Engine, registry: &Registry, state: &Rc<CommandState>) {
-    let values: Vec<_> = registry
-        .values
-        .iter()
-        .map(|(name, entry)| {
-            let redactions = registry.redactions_of(name);
-            (name.clone(), entry.item.clone(), redactions)
-        })
-        .collect();
+fn expose_values(engine: &mut Engine, values: &Rc<Values>, state: &Rc<CommandState>) {
+    let values = values.clone();
     let state = state.clone();
     // `on_var` is marked volatile (not deprecated) by Rhai; it is the hook for live reads.
     #[allow(deprecated)]
@@ -273,26 +278,19 @@ fn expose_values(engine: &mut Engine, registry: &Registry, state: &Rc<CommandSta
         if context.scope().contains(name) {
             return Ok(None);
         }
-        let Some((_, live, redactions)) = values.iter().find(|(known, ..)| known == name) else {
-            return Ok(None);
-        };
-        let deadline = state.deadline.get();
-        let read = catch_unwind(AssertUnwindSafe(|| live.read(deadline)));
-        let mut json = match read {
-            Ok(Ok(json)) => json,
-            Ok(Err(ReadError::Busy)) => {
+        let json = match values.read(name, state.deadline.get()) {
+            None => return Ok(None),
+            Some(Ok(json)) => json,
+            Some(Err(ValueError::Busy)) => {
                 state.failure.set(Some(ErrorKind::Busy));
                 return Err(format!("`{name}` is locked by the host; gave up at the command's time limit, try again").into());
             }
-            Ok(Err(ReadError::Failed(why))) => return Err(format!("cannot read `{name}`: {why}").into()),
-            Err(payload) => {
+            Some(Err(ValueError::Failed(why))) => return Err(format!("cannot read `{name}`: {why}").into()),
+            Some(Err(ValueError::Panicked(message))) => {
                 state.failure.set(Some(ErrorKind::Panic));
-                return Err(format!("reading `{name}` panicked in host code: {}", quiet_panic::message(payload.as_ref())).into());
+                return Err(format!("reading `{name}` panicked in host code: {message}").into());
             }
         };
-        for keys in redactions {
-            crate::redact::apply(&mut json, keys);
-        }
         rhai::serde::to_dynamic(json).map(Some)
     });
 }

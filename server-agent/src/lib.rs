@@ -40,6 +40,7 @@ pub struct ReadmeSnippet;
 
 mod agent;
 mod builtins;
+mod complete;
 mod diagnostics;
 mod doorbell;
 mod error;
@@ -52,6 +53,7 @@ mod quiet_panic;
 mod redact;
 mod registry;
 mod session;
+mod values;
 
 pub use agent::{Agent, AgentBuilder, DISABLE_ENV};
 pub use diagnostics::stacks::{STACKS_TIMEOUT, STACKS_TOOL_ENV};

@@ -19,6 +19,7 @@ use attach_protocol::{
 };
 use tracing::{debug, info, warn};
 
+use crate::complete;
 use crate::eval::{Evaluator, SessionScope};
 use crate::limits::Limits;
 
@@ -155,6 +156,20 @@ fn serve(
         let reply = match decode_line::<Request>(&line) {
             Ok(Request::Eval { id, code }) => evaluate(evaluator, &mut scope, client, id, &code),
             Ok(Request::Ping { id }) => Reply::Pong { id },
+            Ok(Request::Complete { id, line, pos }) => {
+                let (start, candidates) = complete::complete(evaluator, &scope, &line, pos);
+                Reply::Completions {
+                    id,
+                    start,
+                    candidates,
+                }
+            }
+            Ok(Request::Vars { id }) => Reply::Value {
+                id,
+                value: complete::vars(&scope),
+                elapsed_us: 0,
+                output: Vec::new(),
+            },
             Ok(Request::Bye) => {
                 let _ = channel.send(&Reply::Bye {
                     reason: "client said bye".into(),
