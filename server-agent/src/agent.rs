@@ -145,6 +145,7 @@ impl AgentBuilder {
         let announcement = announce(self.signal)?;
         let bell = doorbell::install(self.signal)?;
         doorbell::block_in_this_thread();
+        crate::exposure::warn_if_exposed(self.signal);
         quiet_panic::install_hook_once();
         let ctx = AgentContext {
             paths: FifoPaths::for_pid(pid),

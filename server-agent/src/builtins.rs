@@ -54,11 +54,22 @@ pub(crate) fn is_builtin(name: &str) -> bool {
     names().any(|builtin| builtin == name)
 }
 
+/// `runtime()`, present with the `tokio` feature.
+#[cfg(feature = "tokio")]
+const RUNTIME_BUILTIN: &[(&str, &str)] = &[(
+    "runtime()",
+    "the tokio runtime: workers, alive tasks, global queue depth, per-worker park count and busy time",
+)];
+#[cfg(not(feature = "tokio"))]
+const RUNTIME_BUILTIN: &[(&str, &str)] = &[];
+
+fn all_builtins() -> impl Iterator<Item = &'static (&'static str, &'static str)> {
+    BUILTINS.iter().chain(RUNTIME_BUILTIN)
+}
+
 /// The built-ins' names, without parentheses.
 pub(crate) fn names() -> impl Iterator<Item = &'static str> {
-    BUILTINS
-        .iter()
-        .filter_map(|(signature, _)| signature.split('(').next())
+    all_builtins().filter_map(|(signature, _)| signature.split('(').next())
 }
 
 pub(crate) fn register(
@@ -78,6 +89,8 @@ pub(crate) fn register(
     engine.register_fn("stacks", || to_rhai(diagnostics::stacks::stacks()));
     engine.register_fn("mem", || to_rhai(diagnostics::mem::mem()));
     engine.register_fn("fds", || to_rhai(diagnostics::fds::fds()));
+    #[cfg(feature = "tokio")]
+    engine.register_fn("runtime", || to_rhai(crate::runtime::runtime()));
     engine.register_fn("inflight", || {
         to_rhai(Ok::<_, String>(crate::inflight::snapshot()))
     });
@@ -131,8 +144,7 @@ fn help_text(registry: &Registry) -> String {
     );
     section(
         "built-ins:",
-        BUILTINS
-            .iter()
+        all_builtins()
             .map(|(name, help)| (name.to_string(), help.to_string()))
             .collect(),
     );

@@ -116,10 +116,13 @@ fn store_label(slot: &Slot, label: &str) {
     slot.label_len.store(end, Ordering::Relaxed);
 }
 
-/// One thread inside a guard, as `inflight()` shows it.
+/// One request in flight, as `inflight()` shows it: a thread inside a
+/// `RequestGuard` (`kind` "thread") or an async request (`kind` "task").
 #[derive(Debug, Clone, Serialize)]
 pub struct InFlight {
-    pub tid: i32,
+    pub kind: &'static str,
+    /// The thread holding the guard; none for a task, which moves between threads.
+    pub tid: Option<i32>,
     pub thread: String,
     pub label: String,
     pub held_ms: u64,
@@ -127,8 +130,14 @@ pub struct InFlight {
     pub depth: u32,
 }
 
-/// Every thread inside a guard now.
+/// Every request in flight now: threads inside guards, then tracked tasks.
 pub(crate) fn snapshot() -> Vec<InFlight> {
+    let mut all = guarded_threads();
+    all.extend(crate::tracker::snapshot());
+    all
+}
+
+fn guarded_threads() -> Vec<InFlight> {
     let now = now_ms();
     let slots: Vec<Arc<Slot>> = lock_slots().clone();
     slots
@@ -140,7 +149,8 @@ pub(crate) fn snapshot() -> Vec<InFlight> {
             }
             let (since, label) = read_consistent(slot)?;
             Some(InFlight {
-                tid: slot.tid,
+                kind: "thread",
+                tid: Some(slot.tid),
                 thread: slot.thread.clone(),
                 label,
                 held_ms: now.saturating_sub(since),
@@ -174,12 +184,14 @@ fn read_consistent(slot: &Slot) -> Option<(u64, String)> {
     None
 }
 
-/// Guards alive right now, across all threads (nested ones included).
+/// Requests in flight right now: request guards across all threads (nested ones
+/// included) plus tracked async requests.
 pub fn requests_in_flight() -> usize {
-    lock_slots()
+    let guards: usize = lock_slots()
         .iter()
         .map(|slot| slot.depth.load(Ordering::Relaxed) as usize)
-        .sum()
+        .sum();
+    guards + crate::tracker::count()
 }
 
 #[cfg(test)]

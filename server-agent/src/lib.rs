@@ -45,14 +45,20 @@ mod diagnostics;
 mod doorbell;
 mod error;
 mod eval;
+mod exposure;
 mod guard;
 mod inflight;
+#[cfg(feature = "tower")]
+mod layer;
 mod limits;
 mod live;
 mod quiet_panic;
 mod redact;
 mod registry;
+#[cfg(feature = "tokio")]
+mod runtime;
 mod session;
+mod tracker;
 mod values;
 
 pub use agent::{Agent, AgentBuilder, DISABLE_ENV};
@@ -60,8 +66,11 @@ pub use diagnostics::stacks::{STACKS_TIMEOUT, STACKS_TOOL_ENV};
 pub use error::AgentError;
 pub use guard::RequestGuard;
 pub use inflight::{requests_in_flight, InFlight, MAX_LABEL_BYTES};
+#[cfg(feature = "tower")]
+pub use layer::{InFlightLayer, InFlightService, Tracked};
 pub use limits::Limits;
 pub use live::{Live, ReadError};
 pub use nix::sys::signal::Signal;
 pub use redact::REDACTED;
 pub use registry::MAX_ARITY;
+pub use tracker::{track, RequestTracker};

@@ -1,0 +1,50 @@
+//! Finding threads the doorbell can still interrupt.
+//!
+//! `install` blocks the doorbell in the calling thread, and threads started later
+//! inherit that. Threads that already existed (an async runtime built first, a pool
+//! started first) keep their old mask: the doorbell may land on them and interrupt a
+//! blocking call with EINTR. The agent cannot change another thread's mask, so it
+//! says so, by name, through `tracing`.
+
+use nix::sys::signal::Signal;
+
+/// Names (`name (tid)`) of the other threads of this process that do not block
+/// `signal`, read from `SigBlk` in `/proc/self/task/*/status`.
+pub(crate) fn exposed_threads(signal: Signal) -> Vec<String> {
+    let me = nix::unistd::gettid().as_raw().to_string();
+    let bit = 1u64 << (signal as i32 - 1);
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .filter(|task| task.file_name().to_str() != Some(me.as_str()))
+        .filter_map(|task| {
+            let status = std::fs::read_to_string(task.path().join("status")).ok()?;
+            let blocked = status
+                .lines()
+                .find_map(|line| line.strip_prefix("SigBlk:"))
+                .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())?;
+            let name = status
+                .lines()
+                .find_map(|line| line.strip_prefix("Name:"))?
+                .trim();
+            (blocked & bit == 0).then(|| format!("{name} ({})", task.file_name().to_string_lossy()))
+        })
+        .collect()
+}
+
+/// Warns, by name, about threads that started before the agent and can be interrupted.
+pub(crate) fn warn_if_exposed(signal: Signal) {
+    let exposed = exposed_threads(signal);
+    if !exposed.is_empty() {
+        tracing::warn!(
+            target: "attach::agent",
+            threads = %exposed.join(", "),
+            "{} thread(s) started before the attach agent was installed do not block {signal:?}: \
+             the doorbell may interrupt them (EINTR). Install the agent first, before starting \
+             threads or building an async runtime (see the README, \"Async hosts\")",
+            exposed.len()
+        );
+    }
+}
