@@ -131,6 +131,7 @@ fn measure_once(setup: Setup) -> (f64, f64, f64, f64) {
         rate,
         p99,
         queries.load(Ordering::Relaxed) as f64 / SECONDS as f64,
+        cpu_per_request,
     )
 }
 
