@@ -7,4 +7,5 @@ pub mod http;
 pub mod http_client;
 pub mod signals;
 pub mod sleep;
+pub mod startup;
 pub mod workspace_bin;

@@ -15,7 +15,6 @@
 //! Prints `listening on <ADDR>` as its first stdout line.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -69,10 +68,7 @@ fn install_agent(state: &AppState) -> anyhow::Result<Agent> {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_writer(std::io::stderr)
-        .init();
+    attach_examples::startup::init_logging();
     let state = AppState::default();
     state
         .config
@@ -102,9 +98,7 @@ async fn serve(listen: &str, state: AppState) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
-    let mut stdout = std::io::stdout();
-    writeln!(stdout, "listening on {}", listener.local_addr()?)?;
-    stdout.flush()?;
+    attach_examples::startup::announce_listening(listener.local_addr()?)?;
     let app = Router::new()
         .route("/", get(root))
         .route("/sleep", get(sleep))

@@ -17,7 +17,6 @@
 mod server;
 mod state;
 
-use std::io::Write;
 use std::net::TcpListener;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
@@ -46,10 +45,7 @@ struct Args {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_writer(std::io::stderr)
-        .init();
+    attach_examples::startup::init_logging();
     let settings = match &args.config {
         Some(path) => attach_examples::config::load(path)?,
         None => Default::default(),
@@ -63,9 +59,7 @@ fn main() -> anyhow::Result<()> {
         None => {
             let listener = TcpListener::bind(&args.listen)
                 .with_context(|| format!("cannot listen on {}", args.listen))?;
-            let mut stdout = std::io::stdout();
-            writeln!(stdout, "listening on {}", listener.local_addr()?)?;
-            stdout.flush()?;
+            attach_examples::startup::announce_listening(listener.local_addr()?)?;
             listener
         }
     };

@@ -24,7 +24,6 @@
 
 mod arbiter;
 
-use std::io::Write;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -56,10 +55,7 @@ struct Args {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_writer(std::io::stderr)
-        .init();
+    attach_examples::startup::init_logging();
     let view = arbiter::MasterView::default();
     let _agent = view.install_agent()?;
     let events = SignalEvents::install(&[
@@ -71,9 +67,7 @@ fn main() -> anyhow::Result<()> {
     ])?;
     let listener = TcpListener::bind(&args.listen)
         .with_context(|| format!("cannot listen on {}", args.listen))?;
-    let mut stdout = std::io::stdout();
-    writeln!(stdout, "listening on {}", listener.local_addr()?)?;
-    stdout.flush()?;
+    attach_examples::startup::announce_listening(listener.local_addr()?)?;
     let worker_binary = std::env::current_exe()?
         .parent()
         .context("where is this executable?")?

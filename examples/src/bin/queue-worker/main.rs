@@ -47,10 +47,7 @@ fn main() -> anyhow::Result<()> {
     if let Some(job) = args.run_job {
         return run_job(&job);
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_writer(std::io::stderr)
-        .init();
+    attach_examples::startup::init_logging();
     let queue = queue::Queue::open(args.queue.as_deref().expect("clap requires --queue"))?;
     let mut worker = worker::Worker::start(queue, Duration::from_millis(args.poll_ms))?;
     let mut stdout = std::io::stdout();
