@@ -88,7 +88,18 @@ fn main() -> anyhow::Result<()> {
         .context("cannot build the tokio runtime")?;
     let agent = match early {
         Some(agent) => agent,
-        None => install_agent(&state)?,
+        None => {
+            // A real host that installs late has its runtime threads up by then.
+            runtime.block_on(async {
+                let busy: Vec<_> = (0..args.workers * 4)
+                    .map(|_| tokio::spawn(tokio::task::yield_now()))
+                    .collect();
+                for task in busy {
+                    let _ = task.await;
+                }
+            });
+            install_agent(&state)?
+        }
     };
     agent.watch_runtime(runtime.handle().clone());
     runtime.block_on(serve(&args.listen, state))
