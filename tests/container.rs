@@ -28,8 +28,10 @@ fn child_of(parent: u32) -> u32 {
 }
 
 fn containerized_fixture() -> (Worker, u32) {
+    // The binary may itself live under /tmp (a checkout there): open it before the
+    // private /tmp hides it, and exec it through the open descriptor.
     let script = format!(
-        "mount -t tmpfs tmpfs /tmp && exec {}",
+        "exec 3< '{}' && mount -t tmpfs tmpfs /tmp && exec /proc/self/fd/3",
         env!("CARGO_BIN_EXE_fixture-worker")
     );
     let worker = Worker::start(

@@ -28,6 +28,10 @@
 //!   function; panics in host callbacks become error replies.
 //! * **Nothing in /tmp is trusted.** FIFOs are opened without following links and
 //!   checked on the opened descriptor (see `attach_protocol::fifo`).
+//! * **Async hosts.** Install before building the runtime (its threads then inherit
+//!   the block; `install` warns about threads that started earlier), and track
+//!   requests with `RequestTracker`/`track` or, with the `tower` feature,
+//!   `InFlightLayer`. The `tokio` feature adds `runtime()`.
 //! * **Silence.** The agent never writes to stdout/stderr; it logs with `tracing`
 //!   (target `attach::agent`, audit records under `attach::audit`).
 //!
