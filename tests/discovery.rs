@@ -5,7 +5,8 @@ mod support;
 
 use nix::sys::signal::Signal;
 use serde_json::Value;
-use support::{attach, eval, Named, OpenSession, Worker};
+use support::named::Named;
+use support::{attach, eval, OpenSession, Worker};
 
 fn json_lines(stdout: &str) -> Vec<Value> {
     stdout

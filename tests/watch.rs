@@ -9,7 +9,8 @@ use std::process::{Command, Stdio};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use support::load::Load;
-use support::{attach, attach_bin, wait_child, Named, Worker};
+use support::named::Named;
+use support::{attach, attach_bin, wait_child, Worker};
 
 /// Runs `attach args...` until it printed `lines` lines, then sends Ctrl-C (SIGINT).
 fn watch(args: &[&str], lines: usize) -> (Vec<String>, i32) {

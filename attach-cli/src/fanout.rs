@@ -7,7 +7,8 @@ use nix::sys::signal::Signal;
 
 use crate::discover::AgentProcess;
 use crate::error::ConnectError;
-use crate::session::{ConnectOptions, Outcome, Session};
+use crate::options::ConnectOptions;
+use crate::session::{Outcome, Session};
 
 /// What one process answered.
 pub struct Answer {

@@ -10,13 +10,15 @@ pub mod error;
 pub mod fanout;
 pub mod interrupt;
 pub mod json;
+pub mod options;
 pub mod render;
 pub mod session;
 pub mod style;
 pub mod target;
 
 pub use error::ConnectError;
-pub use session::{ConnectOptions, Outcome, Session};
+pub use options::ConnectOptions;
+pub use session::{Outcome, Session};
 pub use target::Target;
 
 /// Splits the `p <expr>` shorthand: returns the code and whether to print even a

@@ -14,12 +14,13 @@ use attach_protocol::{
     WireError, MAX_REPLY_LINE, PROTOCOL_VERSION,
 };
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::signal::{kill, Signal};
+use nix::sys::signal::kill;
 use nix::unistd::Pid;
 
 use crate::claim::{self, CreatedPath, RequestFifo};
 use crate::error::ConnectError;
 use crate::interrupt;
+use crate::options::ConnectOptions;
 use crate::target::Target;
 
 /// How often a waiting client checks that the target still lives.
@@ -29,34 +30,6 @@ const LIVENESS_CHECK: Duration = Duration::from_millis(100);
 /// usually arrive within this window, and waking a sleeping process costs more than
 /// the reply itself. Only the client spins; the agent never does.
 const SPIN: Duration = Duration::from_micros(500);
-
-/// How to reach the agent.
-#[derive(Debug, Clone)]
-pub struct ConnectOptions {
-    /// Deadline for the welcome and for each command's reply.
-    pub timeout: Duration,
-    /// The doorbell signal; `None` means the one the agent announces (see
-    /// `discover::marker`), or SIGUSR1.
-    pub signal: Option<Signal>,
-}
-
-impl ConnectOptions {
-    /// The signal to ring `pid` with.
-    pub fn signal_for(&self, pid: u32) -> Signal {
-        self.signal
-            .or_else(|| crate::discover::marker(pid).and_then(|m| Signal::try_from(m.signal).ok()))
-            .unwrap_or(Signal::SIGUSR1)
-    }
-}
-
-impl Default for ConnectOptions {
-    fn default() -> ConnectOptions {
-        ConnectOptions {
-            timeout: Duration::from_secs(5),
-            signal: None,
-        }
-    }
-}
 
 /// The answer to one command.
 #[derive(Debug, Clone, PartialEq)]
