@@ -5,7 +5,8 @@
 //! sit in the backlog and their clients are waiting), and closes the listener, so
 //! new clients get a refusal instead of being accepted and dropped. Then every
 //! connection already accepted is served to the end of its current request; idle
-//! keep-alive connections are closed. SIGINT and SIGQUIT skip all of that.
+//! keep-alive connections are closed after a second of silence. SIGINT and SIGQUIT
+//! skip all of that.
 
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::net::{TcpListener, TcpStream};
@@ -34,6 +35,11 @@ const KEEP_ALIVE_IDLE: Duration = Duration::from_secs(5);
 
 /// How often an idle keep-alive connection checks whether the worker is draining.
 const DRAIN_CHECK: Duration = Duration::from_millis(50);
+
+/// While draining, a keep-alive connection idle this long is closed. Not at once: a
+/// client may be sending its next request right now, and closing under it would fail
+/// that request (the keep-alive race). One that does send gets `Connection: close`.
+const DRAIN_IDLE: Duration = Duration::from_secs(1);
 
 /// How the worker stopped.
 pub enum Stop {
@@ -153,7 +159,7 @@ fn handle_connection(stream: TcpStream, state: &State) -> std::io::Result<()> {
 }
 
 /// Waits for the first byte of the next request. False when the connection should
-/// close: idle too long, or the worker is draining and nothing was sent.
+/// close: idle too long, or the worker is draining and the client stays silent.
 fn next_request_arrives(reader: &mut BufReader<TcpStream>, state: &State) -> std::io::Result<bool> {
     if !reader.buffer().is_empty() {
         return Ok(true);
@@ -167,7 +173,8 @@ fn next_request_arrives(reader: &mut BufReader<TcpStream>, state: &State) -> std
             Ok(_) => return Ok(!reader.fill_buf()?.is_empty()),
             Err(errno) => return Err(errno.into()),
         }
-        if state.draining.load(Ordering::Relaxed) || idle_since.elapsed() > KEEP_ALIVE_IDLE {
+        let idle = idle_since.elapsed();
+        if idle > KEEP_ALIVE_IDLE || (idle > DRAIN_IDLE && state.draining.load(Ordering::Relaxed)) {
             return Ok(false);
         }
     }
