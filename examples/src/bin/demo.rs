@@ -23,10 +23,13 @@ Try these at the prompt:
   set_config(\"greeting\", \"bonjour\")  a function the worker chose to expose
   let n = requests_served; n * 2     variables persist for the session
   loop {}                            cut off by the limits (1 s, 50M operations); the worker never notices
-  help()                             everything registered, and the built-ins
+  threads()                          every thread with its CPU time, as a table (also stacks(), mem(), fds())
+  inflight()                         requests being served right now, with their labels and ages
+  help()                             everything registered, and the built-ins; :help for the shell itself
+  Tab completes names (try `conf<Tab>.gr<Tab>`)
 Ctrl-D leaves; the worker is then stopped with SIGTERM and drains.";
 
-const SCRIPTED: &[&str] = &["requests_served", "paths", "config", "uptime()", "loop {}"];
+const SCRIPTED: &[&str] = &["requests_served", "paths", "config", "threads()", "loop {}"];
 
 fn main() -> anyhow::Result<()> {
     let mut worker = Command::new(workspace_bin("http-worker"))
