@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+use super::numbered_entries;
 use super::sockets::{self, Socket};
 
 #[derive(Debug, Serialize)]
@@ -14,13 +15,7 @@ pub(crate) struct Fd {
 }
 
 pub(crate) fn fds() -> Result<Vec<Fd>, String> {
-    let entries = std::fs::read_dir("/proc/self/fd")
-        .map_err(|err| format!("cannot list /proc/self/fd: {err}"))?;
-    let mut numbers: Vec<u32> = entries
-        .flatten()
-        .filter_map(|entry| entry.file_name().to_str()?.parse().ok())
-        .collect();
-    numbers.sort_unstable();
+    let numbers = numbered_entries("fd")?;
     let sockets = sockets::by_inode();
     let listing_dir = format!("/proc/{}/fd", std::process::id());
     Ok(numbers

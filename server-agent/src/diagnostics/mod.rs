@@ -17,6 +17,18 @@ fn read_proc(file: &str) -> Result<String, String> {
         .map_err(|err| format!("cannot read /proc/self/{file}: {err}"))
 }
 
+/// The numeric entries of a `/proc/self` directory (`fd`, `task`), in order.
+fn numbered_entries(dir: &str) -> Result<Vec<u32>, String> {
+    let entries = std::fs::read_dir(format!("/proc/self/{dir}"))
+        .map_err(|err| format!("cannot list /proc/self/{dir}: {err}"))?;
+    let mut numbers: Vec<u32> = entries
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse().ok())
+        .collect();
+    numbers.sort_unstable();
+    Ok(numbers)
+}
+
 /// Clock ticks per second, for the tick counts in `/proc/*/stat`.
 fn ticks_per_second() -> u64 {
     nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)

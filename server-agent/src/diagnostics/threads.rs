@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::{read_proc, stat_fields, ticks_per_second};
+use super::{numbered_entries, read_proc, stat_fields, ticks_per_second};
 
 #[derive(Debug, Serialize)]
 pub(crate) struct ThreadInfo {
@@ -15,13 +15,7 @@ pub(crate) struct ThreadInfo {
 }
 
 pub(crate) fn threads() -> Result<Vec<ThreadInfo>, String> {
-    let entries = std::fs::read_dir("/proc/self/task")
-        .map_err(|err| format!("cannot list /proc/self/task: {err}"))?;
-    let mut tids: Vec<u32> = entries
-        .flatten()
-        .filter_map(|entry| entry.file_name().to_str()?.parse().ok())
-        .collect();
-    tids.sort_unstable();
+    let tids = numbered_entries("task")?;
     let ms_per_tick = 1000 / ticks_per_second().max(1);
     Ok(tids
         .into_iter()
