@@ -108,10 +108,22 @@ fn store_label(slot: &Slot, label: &str) {
         end -= 1;
     }
     let bytes = &label.as_bytes()[..end];
-    for (word, chunk) in slot.label.iter().zip(bytes.chunks(8)) {
-        let mut buffer = [0u8; 8];
-        buffer[..chunk.len()].copy_from_slice(chunk);
-        word.store(u64::from_le_bytes(buffer), Ordering::Relaxed);
+    let whole = bytes.chunks_exact(8);
+    let tail = whole.remainder();
+    let mut words = slot.label.iter();
+    for (word, chunk) in words.by_ref().zip(whole) {
+        // Fixed-size conversions compile to plain loads, not memcpy calls.
+        word.store(
+            u64::from_le_bytes(chunk.try_into().unwrap_or_default()),
+            Ordering::Relaxed,
+        );
+    }
+    if let Some(word) = words.next().filter(|_| !tail.is_empty()) {
+        let packed = tail
+            .iter()
+            .rev()
+            .fold(0u64, |acc, &b| (acc << 8) | b as u64);
+        word.store(packed, Ordering::Relaxed);
     }
     slot.label_len.store(end, Ordering::Relaxed);
 }
