@@ -111,7 +111,8 @@ fn store_label(slot: &Slot, label: &str) {
     let whole = bytes.chunks_exact(8);
     let tail = whole.remainder();
     let mut words = slot.label.iter();
-    for (word, chunk) in words.by_ref().zip(whole) {
+    // `whole` first: zip stops on it without taking another word.
+    for (chunk, word) in whole.zip(words.by_ref()) {
         // Fixed-size conversions compile to plain loads, not memcpy calls.
         word.store(
             u64::from_le_bytes(chunk.try_into().unwrap_or_default()),
@@ -209,33 +210,69 @@ pub fn requests_in_flight() -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Barrier;
+
+    /// Enters guards with `labels` on another thread and returns what `snapshot`
+    /// shows for that thread meanwhile.
+    fn seen_while_held(labels: &[&str]) -> Option<InFlight> {
+        let (entered, go) = (Barrier::new(2), Barrier::new(2));
+        std::thread::scope(|scope| {
+            let holder = scope.spawn(|| {
+                for label in labels {
+                    enter(Some(label));
+                }
+                let tid = nix::unistd::gettid().as_raw();
+                entered.wait();
+                go.wait();
+                labels.iter().for_each(|_| leave());
+                tid
+            });
+            entered.wait();
+            let all = snapshot();
+            go.wait();
+            let tid = holder.join().unwrap();
+            all.into_iter().find(|f| f.tid == Some(tid))
+        })
+    }
 
     #[test]
     fn the_outermost_label_and_depth_are_visible_from_another_thread() {
-        let (entered, go) = (std::sync::Barrier::new(2), std::sync::Barrier::new(2));
-        std::thread::scope(|scope| {
-            scope.spawn(|| {
-                enter(Some(
-                    "GET /slow ünïcode that is far longer than sixty-four bytes in total",
-                ));
-                enter(Some("inner"));
-                entered.wait();
-                go.wait();
-                leave();
-                leave();
-            });
-            entered.wait();
-            let mine: Vec<_> = snapshot()
-                .into_iter()
-                .filter(|f| f.label.starts_with("GET"))
-                .collect();
-            assert_eq!(mine.len(), 1);
-            assert_eq!(mine[0].depth, 2);
-            assert!(
-                mine[0].label.len() <= MAX_LABEL_BYTES && mine[0].label.starts_with("GET /slow ü")
-            );
-            go.wait();
-        });
-        assert!(snapshot().iter().all(|f| !f.label.starts_with("GET")));
+        let long = "GET /slow ünïcode that is far longer than sixty-four bytes in total";
+        let seen = seen_while_held(&[long, "inner"]).expect("the holder is listed");
+        assert_eq!(seen.depth, 2);
+        assert!(
+            seen.label.len() <= MAX_LABEL_BYTES && long.starts_with(&seen.label),
+            "{}",
+            seen.label
+        );
+        assert!(
+            seen.label.len() > 56,
+            "cut at a character boundary near 64 bytes"
+        );
+    }
+
+    #[test]
+    fn labels_of_every_length_read_back_whole() {
+        for label in [
+            "",
+            "short",
+            "GET /sleep",
+            "exactly sixteen!",
+            "twenty-one characters",
+        ] {
+            let seen = seen_while_held(&[label]).expect("the holder is listed");
+            assert_eq!(seen.label, label);
+        }
+    }
+
+    #[test]
+    fn a_thread_that_left_its_guards_is_not_listed() {
+        std::thread::spawn(|| {
+            enter(Some("gone"));
+            leave();
+        })
+        .join()
+        .unwrap();
+        assert!(snapshot().iter().all(|f| f.label != "gone"));
     }
 }
