@@ -20,7 +20,8 @@ fn attacks_on_the_agent_cost_the_http_load_nothing() {
     let load = Load::start(addr, 4, &["/", "/", "/", "/sleep?ms=2"]);
     let pid = worker.pid;
 
-    // A planted link at the request path: refused by the CLI and by the agent.
+    // A planted link at the request path: the CLI refuses it, and the doorbell rings
+    // while it is there (hijack.rs checks what the agent does with it).
     let request = FifoPaths::for_pid(pid).request();
     symlink("/etc/passwd", &request).unwrap();
     assert_eq!(eval(pid, "1").code, 2);

@@ -95,12 +95,7 @@ fn has_agent_thread(pid: u32) -> bool {
 
 /// Seconds since `pid` started.
 fn uptime(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let start_ticks: u64 = stat[stat.rfind(')')? + 1..]
-        .split_whitespace()
-        .nth(19)?
-        .parse()
-        .ok()?;
+    let start_ticks = crate::target::start_ticks(pid)?;
     let ticks = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
         .ok()??
         .max(1) as u64;

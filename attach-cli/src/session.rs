@@ -158,20 +158,6 @@ impl Session {
         self.answer_to(id, deadline)
     }
 
-    /// Writes `bytes` to the agent as they are: no framing, no checks. For protocol
-    /// tests and fuzzing; everyday code uses `eval`.
-    #[doc(hidden)]
-    pub fn send_raw(&mut self, bytes: &[u8]) -> Result<(), ConnectError> {
-        let deadline = Instant::now() + self.timeout;
-        write_all_by(self.request.fd.as_fd(), bytes, deadline).map_err(|err| self.wire_error(err))
-    }
-
-    /// The next reply, whichever request it answers. Pairs with `send_raw`.
-    #[doc(hidden)]
-    pub fn next_reply_raw(&mut self) -> Result<Reply, ConnectError> {
-        self.next_reply(Instant::now() + self.timeout)
-    }
-
     fn queue_eval(&mut self, code: &str, deadline: Instant) -> Result<u64, ConnectError> {
         let id = self.next_request_id();
         self.send(

@@ -109,24 +109,10 @@ fn shell_command(
         }
         ":vars" => session
             .vars()
-            .map(|outcome| show(":vars", &outcome, toggles, session.target().pid)),
+            .map(|outcome| show(":vars", &outcome, false, toggles, session.target().pid)),
         ":limits" => return Some(evaluate("limits()", session, toggles)),
-        ":json" => {
-            toggles.json = !toggles.json;
-            println!(
-                "raw JSON output {}",
-                if toggles.json { "on" } else { "off" }
-            );
-            Ok(())
-        }
-        ":time" => {
-            toggles.time = !toggles.time;
-            println!(
-                "round-trip times {}",
-                if toggles.time { "on" } else { "off" }
-            );
-            Ok(())
-        }
+        ":json" => flip("raw JSON output", &mut toggles.json),
+        ":time" => flip("round-trip times", &mut toggles.time),
         other if other.starts_with(':') => {
             eprintln!("unknown shell command {other}; :help lists them");
             Ok(())
@@ -145,11 +131,7 @@ fn evaluate(line: &str, session: &mut Session, toggles: &Toggles) -> anyhow::Res
     clear_spinner(started.elapsed());
     match result {
         Ok(outcome) => {
-            if toggles.json {
-                println!("{}", json::outcome(session.target().pid, code, &outcome));
-            } else {
-                render::print_outcome_with(code, &outcome, show_unit, true);
-            }
+            show(code, &outcome, show_unit, toggles, session.target().pid);
             if toggles.time {
                 let agent_us = match outcome {
                     Outcome::Value { elapsed_us, .. } => format!(", {elapsed_us} µs in the agent"),
@@ -176,12 +158,20 @@ fn evaluate(line: &str, session: &mut Session, toggles: &Toggles) -> anyhow::Res
     }
 }
 
-fn show(code: &str, outcome: &Outcome, toggles: &Toggles, pid: u32) {
+/// Prints an outcome as raw JSON (`:json`) or for a person, paged when tall.
+fn show(code: &str, outcome: &Outcome, show_unit: bool, toggles: &Toggles, pid: u32) {
     if toggles.json {
         println!("{}", json::outcome(pid, code, outcome));
     } else {
-        render::print_outcome_with(code, outcome, false, true);
+        render::print_outcome_with(code, outcome, show_unit, true);
     }
+}
+
+/// Toggles a shell setting and says its new state.
+fn flip(what: &str, setting: &mut bool) -> Result<(), ConnectError> {
+    *setting = !*setting;
+    println!("{what} {}", if *setting { "on" } else { "off" });
+    Ok(())
 }
 
 /// Draws a spinner on stderr once a command has taken longer than `SPINNER_AFTER`.

@@ -119,7 +119,8 @@ fn field<'a>(status: &'a str, key: &str) -> Option<&'a str> {
         .map(str::trim)
 }
 
-fn start_ticks(pid: u32) -> Option<u64> {
+/// The start time of `pid` in clock ticks since boot (field 22 of `/proc/<pid>/stat`).
+pub(crate) fn start_ticks(pid: u32) -> Option<u64> {
     let stat = read_proc(pid, "stat")?;
     stat.get(stat.rfind(')')? + 2..)?
         .split(' ')

@@ -83,7 +83,7 @@ pub(crate) fn register(
     engine.register_fn("pid", || std::process::id() as i64);
     let started = Instant::now();
     engine.register_fn("uptime", move || {
-        process_uptime().unwrap_or_else(|| started.elapsed().as_secs_f64())
+        diagnostics::process_uptime().unwrap_or_else(|| started.elapsed().as_secs_f64())
     });
     engine.register_fn("threads", || to_rhai(diagnostics::threads::threads()));
     engine.register_fn("stacks", || to_rhai(diagnostics::stacks::stacks()));
@@ -168,23 +168,6 @@ fn with_redactions(registry: &Registry, name: &str, help: &str) -> String {
     } else {
         format!("{help} (redacted: {})", parts.join(", "))
     }
-}
-
-/// The process's age from `/proc/self/stat` (start time) and `/proc/uptime`.
-fn process_uptime() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    let after_name = &stat[stat.rfind(')')? + 2..];
-    let start_ticks: f64 = after_name.split(' ').nth(19)?.parse().ok()?;
-    let ticks_per_second = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK).ok()?? as f64;
-    let boot_uptime: f64 = std::fs::read_to_string("/proc/uptime")
-        .ok()?
-        .split(' ')
-        .next()?
-        .parse()
-        .ok()?;
-    let seconds = (boot_uptime - start_ticks / ticks_per_second).max(0.0);
-    Some((seconds * 100.0).round() / 100.0)
 }
 
 /// `/proc/self/comm`: the name `ps` shows.

@@ -96,15 +96,6 @@ impl Pty {
         }
     }
 
-    /// Everything written since the last `expect`, without waiting.
-    pub fn rest(&self) -> String {
-        String::from_utf8_lossy(&self.screen.lock().unwrap()[self.cursor..]).into_owned()
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
     pub fn wait_exit(&mut self) -> ExitStatus {
         wait_child(&mut self.child).expect("the program exited in time")
     }

@@ -44,3 +44,18 @@ fn stat_fields(stat: &str) -> Vec<&str> {
         .map(|end| stat[end + 1..].split_whitespace().collect())
         .unwrap_or_default()
 }
+
+/// Seconds since this process started, from its start time in `/proc/self/stat`
+/// and `/proc/uptime`, to the hundredth.
+pub(crate) fn process_uptime() -> Option<f64> {
+    let stat = read_proc("stat").ok()?;
+    let start_ticks: f64 = stat_fields(&stat).get(19)?.parse().ok()?;
+    let boot_uptime: f64 = std::fs::read_to_string("/proc/uptime")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    let seconds = (boot_uptime - start_ticks / ticks_per_second() as f64).max(0.0);
+    Some((seconds * 100.0).round() / 100.0)
+}
