@@ -1,15 +1,13 @@
 //! Faults around the agent: clients that die mid-command or mid-reply, doorbell
 //! storms with and without a session. The host lives on and the next attach works.
 
-mod support;
-
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use crate::support::{attach_bin, eval, OpenSession, Worker};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use support::{attach_bin, eval, OpenSession, Worker};
 
 fn next_attach_works(worker: &mut Worker) {
     let run = eval(worker.pid, "40 + 2");

@@ -3,15 +3,13 @@
 //! requests and 0 EINTR, tasks show in `inflight()`, `runtime()` reports, SIGTERM
 //! drains. Installing late is warned about.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
+use crate::support::load::Load;
+use crate::support::{eval, Worker, WAIT};
 use attach_examples::http_client;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use support::load::Load;
-use support::{eval, Worker, WAIT};
 
 /// Threads of `pid` that do not block SIGUSR1, but the agent's own.
 fn exposed_threads(pid: u32) -> Vec<String> {
@@ -96,7 +94,7 @@ fn async_requests_show_in_inflight_and_sigterm_lets_them_finish() {
 #[test]
 fn installing_the_agent_after_the_runtime_is_warned_about_by_thread_name() {
     let worker = Worker::start_with_env(
-        support::workspace_bin("axum-worker"),
+        crate::support::workspace_bin("axum-worker"),
         &["--listen", "127.0.0.1:0", "--late-agent"],
         &[("RUST_LOG", "attach=warn")],
     );

@@ -1,8 +1,6 @@
 //! Helpers shared by the integration tests: start real workers, run the real
 //! `attach` binary, and bound every wait so a bug fails a test instead of hanging.
 
-#![allow(dead_code)]
-
 pub mod load;
 pub mod named;
 pub mod pty;

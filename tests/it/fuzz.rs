@@ -2,14 +2,12 @@
 //! gets exactly one reply (or a clean end of the session), nothing panics, the worker
 //! lives on and serves the next client.
 
-mod support;
-
 use std::cell::RefCell;
 
+use crate::support::raw::RawClient;
+use crate::support::{eval, Worker};
 use attach_protocol::{encode_line, Reply, Request};
 use proptest::prelude::*;
-use support::raw::RawClient;
-use support::{eval, Worker};
 
 /// A valid request of each kind, as the starting point for mutations.
 fn valid_line(kind: u8, id: u64, text: String) -> Vec<u8> {

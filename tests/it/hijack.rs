@@ -3,17 +3,15 @@
 //!
 //! The "other user" is uid 65534 (nobody); the tests run as root, as CI does.
 
-mod support;
-
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use crate::support::{eval, Worker};
 use attach_protocol::{encode_line, FifoPaths, Request, Token, PROTOCOL_VERSION};
 use nix::fcntl::{open, OFlag};
 use nix::sys::stat::Mode;
 use nix::unistd::{chown, mkfifo, Uid};
-use support::{eval, Worker};
 
 const NOBODY: u32 = 65534;
 

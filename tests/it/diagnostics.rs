@@ -1,14 +1,12 @@
 //! The built-in views every session has, read from a real worker: threads, stacks,
 //! memory, descriptors, requests in flight, version, limits.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
+use crate::support::load::Load;
+use crate::support::{attach, eval, Worker, WAIT};
 use attach_examples::http_client::{self, KeepAlive};
 use serde_json::Value;
-use support::load::Load;
-use support::{attach, eval, Worker, WAIT};
 
 /// `expr` evaluated in `pid`, as JSON.
 fn ask(pid: u32, expr: &str) -> Value {

@@ -1,11 +1,9 @@
 //! A session against a real worker: values, scope, errors, limits, cleanup.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::{attach, eval, Worker};
 use attach_examples::http_client;
-use support::{attach, eval, Worker};
 
 #[test]
 fn requests_served_matches_the_requests_sent() {

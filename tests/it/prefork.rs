@@ -1,16 +1,14 @@
 //! The prefork example under load: graceful SIGTERM, SIGHUP reload, fast SIGQUIT,
 //! a killed worker replaced, and attach sessions to master and workers mid-load.
 
-mod support;
-
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use crate::support::load::Load;
+use crate::support::{eval, Worker, WAIT};
 use attach_examples::http_client;
 use nix::sys::signal::Signal;
-use support::load::Load;
-use support::{eval, Worker, WAIT};
 
 const PATHS: &[&str] = &["/", "/", "/sleep?ms=3", "/"];
 
@@ -26,7 +24,7 @@ impl Prefork {
         let config = std::env::temp_dir().join(format!(
             "attach-prefork-{}-{}.conf",
             std::process::id(),
-            support::unique()
+            crate::support::unique()
         ));
         std::fs::write(&config, format!("greeting = {greeting}\n")).unwrap();
         let config_arg = config.to_str().unwrap().to_owned();

@@ -1,12 +1,10 @@
 //! Finding workers: `--list`, `attach <name>`, `--all` across several workers, and
 //! `--json` documents with their exit codes.
 
-mod support;
-
+use crate::support::named::Named;
+use crate::support::{attach, eval, OpenSession, Worker};
 use nix::sys::signal::Signal;
 use serde_json::Value;
-use support::named::Named;
-use support::{attach, eval, OpenSession, Worker};
 
 fn json_lines(stdout: &str) -> Vec<Value> {
     stdout

@@ -1,9 +1,7 @@
 //! Clients that die, collide or outlive their target.
 
-mod support;
-
+use crate::support::{eval, OpenSession, Worker};
 use nix::sys::signal::Signal;
-use support::{eval, OpenSession, Worker};
 
 #[test]
 fn a_client_killed_mid_session_does_not_stop_the_next_attach() {
@@ -54,6 +52,7 @@ fn a_worker_exiting_mid_session_is_reported() {
     worker.signal(Signal::SIGKILL);
     worker.wait_exit();
     assert_eq!(session.ask("1"), None, "no answer from a dead worker");
-    let status = support::wait_child(&mut session.child).expect("the client exits by itself");
+    let status =
+        crate::support::wait_child(&mut session.child).expect("the client exits by itself");
     assert_eq!(status.code(), Some(2));
 }

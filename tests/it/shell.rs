@@ -2,12 +2,10 @@
 //! sessions, multiline input, Ctrl-C on a running command, Ctrl-D, colour, and the
 //! target going away.
 
-mod support;
-
 use std::path::PathBuf;
 
-use support::pty::Pty;
-use support::{attach_bin, Worker};
+use crate::support::pty::Pty;
+use crate::support::{attach_bin, Worker};
 
 /// A fresh history directory per test.
 struct StateDir(PathBuf);
@@ -17,7 +15,7 @@ impl StateDir {
         let dir = std::env::temp_dir().join(format!(
             "attach-state-{}-{}",
             std::process::id(),
-            support::unique()
+            crate::support::unique()
         ));
         std::fs::create_dir_all(&dir).unwrap();
         StateDir(dir)

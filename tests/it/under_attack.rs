@@ -2,17 +2,15 @@
 //! bounded loopback HTTP load on the example worker sees 0 failed requests, and
 //! guarded request code sees 0 EINTR.
 
-mod support;
-
 use std::os::unix::fs::symlink;
 use std::time::Duration;
 
+use crate::support::load::Load;
+use crate::support::raw::RawClient;
+use crate::support::{attach, eval, Worker};
 use attach_protocol::FifoPaths;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use support::load::Load;
-use support::raw::RawClient;
-use support::{attach, eval, Worker};
 
 #[test]
 fn attacks_on_the_agent_cost_the_http_load_nothing() {
@@ -44,7 +42,7 @@ fn attacks_on_the_agent_cost_the_http_load_nothing() {
         "loop {}\nlet s = \"x\"; loop { s += s }\n1\n",
     );
     assert_eq!(run.stdout.trim(), "1", "{run:?}");
-    let mut doomed = std::process::Command::new(support::attach_bin())
+    let mut doomed = std::process::Command::new(crate::support::attach_bin())
         .arg(pid.to_string())
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())

@@ -1,13 +1,11 @@
 //! A worker in its own pid and mount namespaces, with a private /tmp, attached from
 //! the host by its host pid. Needs root and `unshare` (util-linux), as CI has.
 
-mod support;
-
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{attach, Worker, WAIT};
+use crate::support::{attach, Worker, WAIT};
 
 /// The pid (as the host sees it) of the first child of `parent`.
 fn child_of(parent: u32) -> u32 {
@@ -86,7 +84,7 @@ fn a_worker_in_its_own_namespaces_is_attached_by_its_host_pid() {
 #[test]
 fn a_caller_without_rights_is_told_why() {
     let (_container, host_pid) = containerized_fixture();
-    let output = Command::new(support::attach_bin())
+    let output = Command::new(crate::support::attach_bin())
         .args([&host_pid.to_string(), "-e", "1"])
         .uid(65534)
         .gid(65534)

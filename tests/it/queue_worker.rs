@@ -1,13 +1,11 @@
 //! The fork-per-job queue worker: waitpid retried through EINTR, warm and cold
 //! shutdown, and the current job visible through attach.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::support::{eval, workspace_bin, Worker, WAIT};
 use nix::sys::signal::Signal;
-use support::{eval, workspace_bin, Worker, WAIT};
 
 struct QueueDir(PathBuf);
 
@@ -16,7 +14,7 @@ impl QueueDir {
         let dir = std::env::temp_dir().join(format!(
             "attach-queue-{}-{}",
             std::process::id(),
-            support::unique()
+            crate::support::unique()
         ));
         std::fs::create_dir_all(&dir).unwrap();
         for (name, spec) in jobs {

@@ -1,16 +1,14 @@
 //! `--watch`: a live value with a sparkline and rate, alone or across workers; Ctrl-C
 //! leaves cleanly. Plus `attach completions`.
 
-mod support;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
+use crate::support::load::Load;
+use crate::support::named::Named;
+use crate::support::{attach, attach_bin, wait_child, Worker};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use support::load::Load;
-use support::named::Named;
-use support::{attach, attach_bin, wait_child, Worker};
 
 /// Runs `attach args...` until it printed `lines` lines, then sends Ctrl-C (SIGINT).
 fn watch(args: &[&str], lines: usize) -> (Vec<String>, i32) {
@@ -30,7 +28,7 @@ fn watch(args: &[&str], lines: usize) -> (Vec<String>, i32) {
     let seen: Vec<String> = (0..lines)
         .map(|_| {
             receiver
-                .recv_timeout(support::WAIT)
+                .recv_timeout(crate::support::WAIT)
                 .expect("watch printed in time")
         })
         .collect();

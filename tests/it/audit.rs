@@ -1,9 +1,7 @@
 //! The audit trail: every command is recorded with who, which session, how long and
 //! whether it failed; redacted secrets appear nowhere, neither in replies nor logs.
 
-mod support;
-
-use support::{attach, Worker};
+use crate::support::{attach, Worker};
 
 const SECRET: &str = "hunter2-not-for-logs";
 
@@ -57,6 +55,6 @@ fn every_command_is_audited_and_secrets_never_leave_the_process() {
 #[test]
 fn help_names_the_redacted_parts() {
     let worker = Worker::fixture(&[]);
-    let run = support::eval(worker.pid, "help()");
+    let run = crate::support::eval(worker.pid, "help()");
     assert!(run.stdout.contains("(redacted: db_password)"), "{run:?}");
 }

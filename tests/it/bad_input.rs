@@ -1,13 +1,11 @@
 //! Whatever a client sends, the agent answers with a clear error or closes the
 //! session cleanly, stays alive, and serves the next client.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::raw::RawClient;
+use crate::support::{eval, Worker};
 use attach_protocol::{ErrorKind, Reply};
-use support::raw::RawClient;
-use support::{eval, Worker};
 
 /// The next reply must be an error of `kind` whose message contains `text`.
 fn expect_error(client: &mut RawClient, kind: ErrorKind, text: &str) {

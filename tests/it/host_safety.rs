@@ -1,16 +1,14 @@
 //! The host comes first: signal storms, processes without an agent, panicking host
 //! callbacks, a doorbell the host already uses.
 
-mod support;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::{attach, eval, Worker};
 use attach_examples::http_client;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use support::{attach, eval, Worker};
 
 #[test]
 fn a_sigusr1_storm_during_requests_fails_no_request_and_causes_no_eintr() {

@@ -1,0 +1,22 @@
+//! The integration tests, one binary: each module is a topic, and every test starts real
+//! workers, sends real signals and uses real FIFOs. One binary links once.
+
+mod support;
+
+mod audit;
+mod axum_worker;
+mod bad_input;
+mod clients;
+mod container;
+mod diagnostics;
+mod discovery;
+mod faults;
+mod fuzz;
+mod hijack;
+mod host_safety;
+mod prefork;
+mod queue_worker;
+mod session;
+mod shell;
+mod under_attack;
+mod watch;
