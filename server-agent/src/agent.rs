@@ -19,14 +19,14 @@ use nix::sys::memfd::{memfd_create, MFdFlags};
 use nix::sys::signal::Signal;
 use serde::Serialize;
 
-use crate::doorbell::{self, Doorbell};
 use crate::error::AgentError;
 use crate::eval::Evaluator;
 use crate::limits::Limits;
-use crate::live::{Getter, Live};
 use crate::quiet_panic;
-use crate::registry::Registry;
 use crate::session::{answer_doorbell, AgentContext};
+use crate::signal::doorbell::{self, Doorbell};
+use crate::state::live::{Getter, Live};
+use crate::state::registry::Registry;
 
 /// Set to `off`, `0`, `false` or `no` to start the host without an agent.
 pub const DISABLE_ENV: &str = "ATTACH_AGENT";
@@ -47,7 +47,7 @@ impl Agent {
         AgentBuilder {
             signal: Signal::SIGUSR1,
             limits: Limits::default(),
-            registry: Registry::default(),
+            registry: Registry::new(crate::builtins::is_builtin),
         }
     }
 
@@ -59,6 +59,13 @@ impl Agent {
     /// False when `ATTACH_AGENT=off` kept the agent out of this process.
     pub fn is_enabled(&self) -> bool {
         self.enabled
+    }
+
+    /// Lets `runtime()` report on this tokio runtime. Call it once, after building the
+    /// runtime (and after `install`, which must come first).
+    #[cfg(feature = "tokio")]
+    pub fn watch_runtime(&self, handle: tokio::runtime::Handle) {
+        crate::builtins::runtime::watch(handle);
     }
 }
 
@@ -145,7 +152,7 @@ impl AgentBuilder {
         let announcement = announce(self.signal)?;
         let bell = doorbell::install(self.signal)?;
         doorbell::block_in_this_thread();
-        crate::exposure::warn_if_exposed(self.signal);
+        crate::signal::exposure::warn_if_exposed(self.signal);
         quiet_panic::install_hook_once();
         let ctx = AgentContext {
             paths: FifoPaths::for_pid(pid),

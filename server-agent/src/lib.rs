@@ -44,37 +44,25 @@ pub struct ReadmeSnippet;
 
 mod agent;
 mod builtins;
-mod complete;
-mod diagnostics;
-mod doorbell;
 mod error;
 mod eval;
-mod exposure;
-mod guard;
 mod inflight;
-#[cfg(feature = "tower")]
-mod layer;
 mod limits;
-mod live;
 mod quiet_panic;
-mod redact;
-mod registry;
-#[cfg(feature = "tokio")]
-mod runtime;
 mod session;
-mod tracker;
-mod values;
+mod signal;
+mod state;
 
 pub use agent::{Agent, AgentBuilder, DISABLE_ENV};
-pub use diagnostics::stacks::{STACKS_TIMEOUT, STACKS_TOOL_ENV};
+pub use builtins::stacks::{STACKS_TIMEOUT, STACKS_TOOL_ENV};
 pub use error::AgentError;
-pub use guard::RequestGuard;
-pub use inflight::{requests_in_flight, InFlight, MAX_LABEL_BYTES};
 #[cfg(feature = "tower")]
-pub use layer::{InFlightLayer, InFlightService, Tracked};
+pub use inflight::layer::{InFlightLayer, InFlightService, Tracked};
+pub use inflight::tracker::{track, RequestTracker};
+pub use inflight::{requests_in_flight, InFlight, MAX_LABEL_BYTES};
 pub use limits::Limits;
-pub use live::{Live, ReadError};
 pub use nix::sys::signal::Signal;
-pub use redact::REDACTED;
-pub use registry::MAX_ARITY;
-pub use tracker::{track, RequestTracker};
+pub use signal::guard::RequestGuard;
+pub use state::live::{Live, ReadError};
+pub use state::redact::REDACTED;
+pub use state::registry::MAX_ARITY;

@@ -19,7 +19,7 @@ use attach_protocol::{
 };
 use tracing::{debug, info, warn};
 
-use crate::complete;
+use crate::eval::complete;
 use crate::eval::{Evaluator, SessionScope};
 use crate::limits::Limits;
 

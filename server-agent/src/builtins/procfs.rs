@@ -1,24 +1,13 @@
-//! Built-in views of the process that need no registration: threads, stacks, memory,
-//! file descriptors, requests in flight.
-//!
-//! They run on the agent thread and read `/proc/self` (or, for `stacks()`, ask a
-//! helper to read the process from outside). None of them stops the host for longer
-//! than a stack snapshot needs, and none of them writes anything.
-
-pub(crate) mod fds;
-pub(crate) mod mem;
-mod sockets;
-pub(crate) mod stacks;
-pub(crate) mod threads;
+//! Reading `/proc/self`: the helpers the built-ins share.
 
 /// Reads a `/proc/self` file; errors name the file.
-fn read_proc(file: &str) -> Result<String, String> {
+pub(crate) fn read_proc(file: &str) -> Result<String, String> {
     std::fs::read_to_string(format!("/proc/self/{file}"))
         .map_err(|err| format!("cannot read /proc/self/{file}: {err}"))
 }
 
 /// The numeric entries of a `/proc/self` directory (`fd`, `task`), in order.
-fn numbered_entries(dir: &str) -> Result<Vec<u32>, String> {
+pub(crate) fn numbered_entries(dir: &str) -> Result<Vec<u32>, String> {
     let entries = std::fs::read_dir(format!("/proc/self/{dir}"))
         .map_err(|err| format!("cannot list /proc/self/{dir}: {err}"))?;
     let mut numbers: Vec<u32> = entries
@@ -30,7 +19,7 @@ fn numbered_entries(dir: &str) -> Result<Vec<u32>, String> {
 }
 
 /// Clock ticks per second, for the tick counts in `/proc/*/stat`.
-fn ticks_per_second() -> u64 {
+pub(crate) fn ticks_per_second() -> u64 {
     nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
         .ok()
         .flatten()
@@ -39,7 +28,7 @@ fn ticks_per_second() -> u64 {
 
 /// The fields of a `/proc/*/stat` line after the command name (which is in
 /// parentheses and may contain spaces): index 0 is the state, field 3 of `man 5 proc`.
-fn stat_fields(stat: &str) -> Vec<&str> {
+pub(crate) fn stat_fields(stat: &str) -> Vec<&str> {
     stat.rfind(')')
         .map(|end| stat[end + 1..].split_whitespace().collect())
         .unwrap_or_default()

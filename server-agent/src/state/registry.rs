@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::error::AgentError;
-use crate::live::Live;
-use crate::redact::RedactPath;
+use crate::state::live::Live;
+use crate::state::redact::RedactPath;
 
 /// A host function callable from scripts with 0 to `MAX_ARITY` JSON arguments.
 pub type HostFn = dyn Fn(&[serde_json::Value]) -> Result<serde_json::Value, String> + Send + Sync;
@@ -22,8 +22,9 @@ pub(crate) struct Entry<T: ?Sized> {
     pub(crate) item: Arc<T>,
 }
 
-#[derive(Default)]
 pub(crate) struct Registry {
+    /// Names the host may not take (the built-ins'), handed in by the agent.
+    reserved: fn(&str) -> bool,
     pub(crate) values: BTreeMap<String, Entry<dyn Live>>,
     pub(crate) functions: BTreeMap<String, Entry<HostFn>>,
     pub(crate) redactions: Vec<RedactPath>,
@@ -33,6 +34,17 @@ pub(crate) struct Registry {
 }
 
 impl Registry {
+    pub(crate) fn new(reserved: fn(&str) -> bool) -> Registry {
+        Registry {
+            reserved,
+            values: BTreeMap::new(),
+            functions: BTreeMap::new(),
+            redactions: Vec::new(),
+            build_info: BTreeMap::new(),
+            problems: Vec::new(),
+        }
+    }
+
     pub(crate) fn add_value(&mut self, name: &str, help: &str, value: Arc<dyn Live>) {
         if self.check_name(name) {
             self.values.insert(
@@ -88,7 +100,7 @@ impl Registry {
             Some("names must be identifiers: a letter or _ followed by letters, digits or _")
         } else if rhai::Engine::new_raw().compile_expression(name).is_err() {
             Some("the name is a Rhai keyword or reserved word")
-        } else if crate::builtins::is_builtin(name) {
+        } else if (self.reserved)(name) {
             Some("the name belongs to a built-in")
         } else if self.values.contains_key(name) || self.functions.contains_key(name) {
             Some("the name is registered twice")
@@ -117,8 +129,8 @@ mod tests {
 
     #[test]
     fn keywords_builtins_and_duplicates_are_refused() {
-        let mut registry = Registry::default();
-        let value: Arc<dyn Live> = Arc::new(crate::live::Getter(|| 1));
+        let mut registry = Registry::new(|name| name == "pid");
+        let value: Arc<dyn Live> = Arc::new(crate::state::live::Getter(|| 1));
         for name in ["shared", "fn", "pid", "9lives", "a-b", "ok_name", "ok_name"] {
             registry.add_value(name, "", value.clone());
         }

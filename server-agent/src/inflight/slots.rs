@@ -146,7 +146,7 @@ pub struct InFlight {
 /// Every request in flight now: threads inside guards, then tracked tasks.
 pub(crate) fn snapshot() -> Vec<InFlight> {
     let mut all = guarded_threads();
-    all.extend(crate::tracker::snapshot());
+    all.extend(crate::inflight::tracker::snapshot());
     all
 }
 
@@ -204,7 +204,7 @@ pub fn requests_in_flight() -> usize {
         .iter()
         .map(|slot| slot.depth.load(Ordering::Relaxed) as usize)
         .sum();
-    guards + crate::tracker::count()
+    guards + crate::inflight::tracker::count()
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::read_proc;
+use super::procfs::read_proc;
 
 #[derive(Debug, Serialize)]
 pub(crate) struct Memory {

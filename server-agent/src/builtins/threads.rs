@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::{numbered_entries, read_proc, stat_fields, ticks_per_second};
+use super::procfs::{numbered_entries, read_proc, stat_fields, ticks_per_second};
 
 #[derive(Debug, Serialize)]
 pub(crate) struct ThreadInfo {

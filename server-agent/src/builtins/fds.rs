@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::numbered_entries;
+use super::procfs::numbered_entries;
 use super::sockets::{self, Socket};
 
 #[derive(Debug, Serialize)]

@@ -9,16 +9,11 @@ use std::sync::OnceLock;
 use serde_json::{json, Value};
 use tokio::runtime::Handle;
 
-use crate::agent::Agent;
-
 static RUNTIME: OnceLock<Handle> = OnceLock::new();
 
-impl Agent {
-    /// Lets `runtime()` report on this tokio runtime. Call it once, after building the
-    /// runtime (and after `install`, which must come first).
-    pub fn watch_runtime(&self, handle: Handle) {
-        let _ = RUNTIME.set(handle);
-    }
+/// The runtime `runtime()` reports on; the first one handed over stays.
+pub(crate) fn watch(handle: Handle) {
+    let _ = RUNTIME.set(handle);
 }
 
 /// The metrics tokio exposes without `tokio_unstable`.

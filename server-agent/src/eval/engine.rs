@@ -15,10 +15,10 @@ use std::time::{Duration, Instant};
 use attach_protocol::{ErrorKind, Reply};
 use rhai::{Dynamic, Engine, EvalAltResult, Position, Scope, AST};
 
+use crate::eval::values::{ValueError, Values};
 use crate::limits::Limits;
 use crate::quiet_panic;
-use crate::registry::{Registry, MAX_ARITY};
-use crate::values::{ValueError, Values};
+use crate::state::registry::{Registry, MAX_ARITY};
 
 /// Most lines of `print` output kept per command.
 const MAX_PRINTED_LINES: usize = 1000;

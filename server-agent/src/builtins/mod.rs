@@ -1,16 +1,27 @@
-//! Built-in functions every session has, whatever the host registered.
+//! Built-in functions every session has, whatever the host registered: views of the
+//! process that need no registration (threads, stacks, memory, file descriptors,
+//! requests in flight, the tokio runtime).
 //!
-//! They read only the agent's own process (`/proc/self`, or a ptrace helper for
-//! `stacks()`); see `diagnostics`.
+//! They run on the agent thread and read only the agent's own process (`/proc/self`,
+//! or, for `stacks()`, a helper that reads it from outside). None of them stops the
+//! host for longer than a stack snapshot needs, and none of them writes anything.
+//! The list of names lives here; the registry is handed it and never imports this.
+
+pub(crate) mod fds;
+pub(crate) mod mem;
+pub(crate) mod procfs;
+#[cfg(feature = "tokio")]
+pub(crate) mod runtime;
+mod sockets;
+pub(crate) mod stacks;
+pub(crate) mod threads;
 
 use std::time::Instant;
 
 use rhai::{Dynamic, Engine, EvalAltResult};
 
-use crate::diagnostics;
-
 use crate::limits::Limits;
-use crate::registry::Registry;
+use crate::state::registry::Registry;
 
 /// Name and one-line description of each built-in.
 const BUILTINS: &[(&str, &str)] = &[
@@ -83,14 +94,14 @@ pub(crate) fn register(
     engine.register_fn("pid", || std::process::id() as i64);
     let started = Instant::now();
     engine.register_fn("uptime", move || {
-        diagnostics::process_uptime().unwrap_or_else(|| started.elapsed().as_secs_f64())
+        procfs::process_uptime().unwrap_or_else(|| started.elapsed().as_secs_f64())
     });
-    engine.register_fn("threads", || to_rhai(diagnostics::threads::threads()));
-    engine.register_fn("stacks", || to_rhai(diagnostics::stacks::stacks()));
-    engine.register_fn("mem", || to_rhai(diagnostics::mem::mem()));
-    engine.register_fn("fds", || to_rhai(diagnostics::fds::fds()));
+    engine.register_fn("threads", || to_rhai(threads::threads()));
+    engine.register_fn("stacks", || to_rhai(stacks::stacks()));
+    engine.register_fn("mem", || to_rhai(mem::mem()));
+    engine.register_fn("fds", || to_rhai(fds::fds()));
     #[cfg(feature = "tokio")]
-    engine.register_fn("runtime", || to_rhai(crate::runtime::runtime()));
+    engine.register_fn("runtime", || to_rhai(crate::builtins::runtime::runtime()));
     engine.register_fn("inflight", || {
         to_rhai(Ok::<_, String>(crate::inflight::snapshot()))
     });

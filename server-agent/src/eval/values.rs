@@ -8,10 +8,10 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::live::{Live, ReadError};
 use crate::quiet_panic;
-use crate::redact;
-use crate::registry::Registry;
+use crate::state::live::{Live, ReadError};
+use crate::state::redact;
+use crate::state::registry::Registry;
 
 /// Why a registered value could not be read.
 pub(crate) enum ValueError {

@@ -11,8 +11,8 @@ use std::marker::PhantomData;
 
 use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow};
 
-use crate::doorbell::doorbell_set;
 use crate::inflight;
+use crate::signal::doorbell::doorbell_set;
 
 /// Blocks the doorbell signal on this thread until dropped.
 #[must_use = "the doorbell is only blocked while the guard is alive"]
@@ -60,7 +60,7 @@ impl Drop for RequestGuard {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::doorbell::doorbell_signal;
+    use crate::signal::doorbell::doorbell_signal;
 
     fn blocked_now() -> bool {
         SigSet::thread_get_mask()

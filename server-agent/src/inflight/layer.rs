@@ -13,7 +13,7 @@ use http::Request;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::tracker::RequestTracker;
+use crate::inflight::tracker::RequestTracker;
 
 /// Tracks every request through the services it wraps.
 #[derive(Debug, Clone, Copy, Default)]

@@ -1,0 +1,11 @@
+//! Running scripts: the Rhai engine and its limits, reading registered values on a
+//! script's behalf, and completion.
+//!
+//! Everything a script can reach goes through here, so every budget (time, size) is
+//! enforced here; nothing here may print, load files, or let a panic escape.
+
+pub(crate) mod complete;
+mod engine;
+pub(crate) mod values;
+
+pub(crate) use engine::{Evaluator, SessionScope};
