@@ -1,9 +1,12 @@
 //! `--json`: one JSON document per result, one per line. The schema is documented in
-//! `docs/CLI.md`; fields are only ever added, never renamed or removed.
+//! `docs/CLI.md`; fields are only ever added, never renamed or removed. Documents
+//! are exact: controls inside strings are JSON escapes (`escape::json`), never raw.
 
 use serde_json::{json, Value};
 
 use crate::discover::AgentProcess;
+use crate::escape;
+use crate::output::{self, OutputClosed};
 use crate::session::Outcome;
 
 /// The result of evaluating `command` in `pid`.
@@ -49,7 +52,12 @@ pub fn process(process: &AgentProcess) -> Value {
     serde_json::to_value(process).unwrap_or(Value::Null)
 }
 
+/// A document on one line, with no raw control character in it.
+pub fn line(document: &Value) -> String {
+    escape::json(&document.to_string()).into_owned()
+}
+
 /// Prints a document on one line of stdout.
-pub fn print(document: &Value) {
-    println!("{document}");
+pub fn print(document: &Value) -> Result<(), OutputClosed> {
+    output::line(&line(document))
 }

@@ -1,16 +1,19 @@
 //! The client side of attach: find the target, open a session, evaluate commands.
 //!
 //! The binary (`main.rs`) adds argument parsing and the interactive shell on top.
-//! This library never prints except through `render`, and never signals a process
+//! This library never prints except through `render`, `json` and `output`, never
+//! shows a worker's text unescaped (`escape`), and never signals a process
 //! that has not proven (via `/proc/<pid>/status`) that it catches the doorbell.
 
 mod claim;
 pub mod discover;
 pub mod error;
+pub mod escape;
 pub mod fanout;
 pub mod interrupt;
 pub mod json;
 pub mod options;
+pub mod output;
 pub mod render;
 pub mod session;
 pub mod style;

@@ -1,7 +1,11 @@
 //! `attach`: the command line. Parses arguments, picks a mode (list, fan-out,
 //! one-shot, piped, interactive) and maps failures to exit codes: 0 ok, 1 a command
-//! failed, 2 could not connect or the session broke, 130 interrupted.
+//! failed, 2 could not connect or the session broke, 130 interrupted, 141 stdout
+//! closed by its reader (quietly, as a process stopped by SIGPIPE).
 
+mod history;
+mod input;
+mod liveness;
 mod modes;
 mod shell;
 mod shell_helper;
@@ -11,7 +15,8 @@ use std::process::ExitCode;
 use std::str::FromStr;
 use std::time::Duration;
 
-use attach_cli::{interrupt, json, ConnectError};
+use attach_cli::output::OutputClosed;
+use attach_cli::{escape, interrupt, json, ConnectError};
 use clap::{CommandFactory, Parser};
 use nix::sys::signal::Signal;
 
@@ -104,10 +109,16 @@ fn main() -> ExitCode {
     match modes::run(&args) {
         Ok(code) => code,
         Err(err) => {
-            if args.json {
-                json::print(&json::connect_error(None, &format!("{err:#}")));
+            let closed = err
+                .chain()
+                .find_map(|cause| cause.downcast_ref::<OutputClosed>());
+            if closed.is_some_and(OutputClosed::reader_left) {
+                return ExitCode::from(141);
             }
-            eprintln!("attach: {err:#}");
+            if args.json && closed.is_none() {
+                let _ = json::print(&json::connect_error(None, &format!("{err:#}")));
+            }
+            eprintln!("attach: {}", escape::text(&format!("{err:#}")));
             match err.downcast_ref::<ConnectError>() {
                 Some(ConnectError::Interrupted) => ExitCode::from(130),
                 _ => ExitCode::from(2),

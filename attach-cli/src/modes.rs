@@ -1,13 +1,16 @@
 //! What `attach` does once its arguments are parsed: list, fan out, one-shot, piped
 //! or interactive. Errors carry context for the user; exit codes are decided here.
 
-use std::io::{BufRead, IsTerminal};
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use attach_cli::discover::{self, AgentProcess};
+use attach_cli::output::{self, OutputClosed};
 use attach_cli::{fanout, json, render, split_print, ConnectOptions, Outcome, Session};
 
+use crate::input::InputLines;
+use crate::liveness::ExitWatch;
 use crate::watch::Watch;
 use crate::{shell, Args};
 
@@ -17,7 +20,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         signal: args.signal,
     };
     if args.list {
-        return Ok(list(args.json));
+        return list(args.json);
     }
     let target = args.target.as_deref().expect("clap requires a target");
     if let Some(expr) = &args.watch {
@@ -46,7 +49,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     if let Some(line) = args.one_shot() {
         let (code, show_unit) = split_print(&line);
         let outcome = Session::one_shot(pid, &options, code).with_context(context)?;
-        return Ok(exit_for(show(pid, code, &outcome, show_unit, args.json)));
+        return Ok(exit_for(show(pid, code, &outcome, show_unit, args.json)?));
     }
     let mut session = Session::connect(pid, &options).with_context(context)?;
     if std::io::stdin().is_terminal() && !args.json {
@@ -73,18 +76,18 @@ fn resolve(target: &str) -> anyhow::Result<u32> {
     }
 }
 
-fn list(as_json: bool) -> ExitCode {
+fn list(as_json: bool) -> anyhow::Result<ExitCode> {
     let found = discover::list();
     if as_json {
-        found
-            .iter()
-            .for_each(|process| json::print(&json::process(process)));
+        for process in &found {
+            json::print(&json::process(process))?;
+        }
     } else if found.is_empty() {
         eprintln!("no process here runs an attach agent (that you may attach to)");
     } else {
-        println!("{}", process_table(&found));
+        output::line(&process_table(&found))?;
     }
-    ExitCode::SUCCESS
+    Ok(ExitCode::SUCCESS)
 }
 
 fn process_table(processes: &[AgentProcess]) -> String {
@@ -126,37 +129,44 @@ fn all(
             }
         };
         if as_json {
-            json::print(&document);
+            json::print(&document)?;
         }
         rows.push(serde_json::json!({"pid": pid, "result": cell}));
     }
     if !as_json {
-        println!("{}", render::table(&rows).unwrap_or_default());
+        output::line(&render::table(&rows).unwrap_or_default())?;
     }
     Ok(ExitCode::from(worst))
 }
 
-/// One session for all of stdin: every line is a command, results in order.
+/// One session for all of stdin: every line is a command, results in order. A
+/// worker that exits while we wait for the next line ends the session (status 2).
 fn piped(session: &mut Session, as_json: bool) -> anyhow::Result<ExitCode> {
     let mut all_ok = true;
     let pid = session.target().pid;
-    for line in std::io::stdin().lock().lines() {
-        let line = line.context("cannot read stdin")?;
+    let mut input = InputLines::new(ExitWatch::new(session.target()));
+    while let Some(line) = input.next_line()? {
         if line.trim().is_empty() {
             continue;
         }
         let (code, show_unit) = split_print(&line);
         let outcome = session.eval(code)?;
-        all_ok &= show(pid, code, &outcome, show_unit, as_json);
+        all_ok &= show(pid, code, &outcome, show_unit, as_json)?;
     }
     Ok(exit_for(all_ok))
 }
 
 /// Prints an outcome for a person or as JSON; false for a failed command.
-fn show(pid: u32, code: &str, outcome: &Outcome, show_unit: bool, as_json: bool) -> bool {
+fn show(
+    pid: u32,
+    code: &str,
+    outcome: &Outcome,
+    show_unit: bool,
+    as_json: bool,
+) -> Result<bool, OutputClosed> {
     if as_json {
-        json::print(&json::outcome(pid, code, outcome));
-        matches!(outcome, Outcome::Value { .. })
+        json::print(&json::outcome(pid, code, outcome))?;
+        Ok(matches!(outcome, Outcome::Value { .. }))
     } else {
         render::print_outcome(code, outcome, show_unit)
     }

@@ -2,6 +2,8 @@
 
 use attach_protocol::ErrorKind;
 
+use crate::escape;
+use crate::output::{self, OutputClosed};
 use crate::session::Outcome;
 use crate::style::Style;
 
@@ -13,8 +15,8 @@ const LEADING_COLUMNS: &[&str] = &[
 /// Cells wider than this are cut with an ellipsis.
 const MAX_CELL: usize = 60;
 
-/// The value as a person reads it: strings raw, unit as `()`, a list of flat maps as
-/// a table, other containers as indented JSON.
+/// The value as a person reads it: strings as text, unit as `()`, a list of flat maps
+/// as a table, other containers as indented JSON. Controls are escaped (`escape`).
 pub fn value(value: &serde_json::Value) -> String {
     styled_value(value, Style::plain())
 }
@@ -23,7 +25,7 @@ pub fn value(value: &serde_json::Value) -> String {
 pub fn styled_value(value: &serde_json::Value, style: Style) -> String {
     match value {
         serde_json::Value::Null => "()".to_owned(),
-        serde_json::Value::String(text) => text.clone(),
+        serde_json::Value::String(text) => escape::text(text).into_owned(),
         serde_json::Value::Array(rows) => {
             styled_table(rows, style).unwrap_or_else(|| pretty(value))
         }
@@ -33,7 +35,8 @@ pub fn styled_value(value: &serde_json::Value, style: Style) -> String {
 }
 
 fn pretty(value: &serde_json::Value) -> String {
-    serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
+    let text = serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string());
+    escape::json(&text).into_owned()
 }
 
 /// A table for a non-empty list of maps whose values are all scalars.
@@ -94,7 +97,8 @@ fn styled_table(rows: &[serde_json::Value], style: Style) -> Option<String> {
             .collect();
         padded.join("  ").trim_end().to_owned()
     };
-    let mut out = vec![style.heading(&line(columns.iter().map(|c| c.to_string()).collect()))];
+    let header = columns.iter().map(|c| escape::line(c).into_owned());
+    let mut out = vec![style.heading(&line(header.collect()))];
     out.extend(cells.into_iter().map(line));
     Some(out.join("\n"))
 }
@@ -102,7 +106,7 @@ fn styled_table(rows: &[serde_json::Value], style: Style) -> Option<String> {
 fn cell(value: Option<&serde_json::Value>) -> String {
     let text = match value {
         None | Some(serde_json::Value::Null) => String::new(),
-        Some(serde_json::Value::String(text)) => text.clone(),
+        Some(serde_json::Value::String(text)) => escape::line(text).into_owned(),
         Some(other) => other.to_string(),
     };
     if text.chars().count() > MAX_CELL {
@@ -146,6 +150,7 @@ fn styled_failure(
     style: Style,
 ) -> String {
     let kind = style.error(kind_name(kind));
+    let message = escape::text(message);
     let mut text = match (line, column) {
         (Some(line), Some(column)) => format!("{kind} at line {line}, column {column}: {message}"),
         (Some(line), None) => format!("{kind} at line {line}: {message}"),
@@ -154,7 +159,8 @@ fn styled_failure(
     if let (Some(line), Some(column)) = (line, column) {
         if let Some(source) = code.lines().nth(line.saturating_sub(1)) {
             text.push_str(&format!(
-                "\n  {source}\n  {}^",
+                "\n  {}\n  {}^",
+                escape::line(source),
                 " ".repeat(column.saturating_sub(1))
             ));
         }
@@ -164,44 +170,53 @@ fn styled_failure(
 
 /// An outcome in one table cell: the value on one line, or the error.
 pub fn outcome_cell(outcome: &Outcome) -> String {
-    match outcome {
+    let text = match outcome {
         Outcome::Value { value, .. } => match value {
             serde_json::Value::String(text) => text.clone(),
             serde_json::Value::Null => "()".to_owned(),
             other => other.to_string(),
         },
         Outcome::Failed { kind, message, .. } => format!("{}: {message}", kind_name(*kind)),
-    }
+    };
+    escape::line(&text).into_owned()
 }
 
 /// Prints an outcome: printed lines and the value on stdout, failures on stderr.
 /// Returns false for a failure. Unit results are shown only when `show_unit`.
-pub fn print_outcome(code: &str, outcome: &Outcome, show_unit: bool) -> bool {
+pub fn print_outcome(code: &str, outcome: &Outcome, show_unit: bool) -> Result<bool, OutputClosed> {
     print_outcome_with(code, outcome, show_unit, false)
 }
 
 /// `print_outcome`, through the pager when `paged` and the text is too tall.
-pub fn print_outcome_with(code: &str, outcome: &Outcome, show_unit: bool, paged: bool) -> bool {
+pub fn print_outcome_with(
+    code: &str,
+    outcome: &Outcome,
+    show_unit: bool,
+    paged: bool,
+) -> Result<bool, OutputClosed> {
     match outcome {
         Outcome::Value {
             value: result,
-            output,
+            output: printed,
             ..
         } => {
-            let mut text: Vec<String> = output.clone();
+            let mut text: Vec<String> = printed
+                .iter()
+                .map(|line| escape::text(line).into_owned())
+                .collect();
             if show_unit || !result.is_null() {
                 text.push(styled_value(result, Style::for_stdout()));
             }
             if text.is_empty() {
-                return true;
+                return Ok(true);
             }
             let text = text.join("\n");
             if paged {
-                crate::style::print_paged(&text);
+                crate::style::print_paged(&text)?;
             } else {
-                println!("{text}");
+                output::line(&text)?;
             }
-            true
+            Ok(true)
         }
         Outcome::Failed {
             kind,
@@ -214,7 +229,7 @@ pub fn print_outcome_with(code: &str, outcome: &Outcome, show_unit: bool, paged:
                 "{}",
                 styled_failure(code, *kind, message, *line, *column, style)
             );
-            false
+            Ok(false)
         }
     }
 }

@@ -4,23 +4,32 @@
 //! line; history persists per user (lines starting with a space are not kept);
 //! Ctrl-C cancels the line (or stops waiting for a slow command), Ctrl-D, `exit` or
 //! `:quit` leaves, which drops the session and removes its FIFOs. Lines starting
-//! with `:` are shell commands (`:help`).
+//! with `:` are shell commands (`:help`). A worker that exits while the prompt
+//! waits ends the shell within a second (status 2). Everything the worker or its
+//! process name contributes is escaped (`escape`), the prompt included.
 
 use std::cell::RefCell;
 use std::io::Write;
 use std::process::ExitCode;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use attach_cli::output;
 use attach_cli::style::Style;
-use attach_cli::{interrupt, json, render, split_print, ConnectError, Outcome, Session};
+use attach_cli::{escape, interrupt, json, render, split_print, ConnectError, Outcome, Session};
+use nix::sys::pthread::{pthread_kill, pthread_self};
+use nix::sys::signal::Signal;
 use rustyline::config::Config;
 use rustyline::error::ReadlineError;
 use rustyline::history::FileHistory;
 use rustyline::Editor;
 
-use crate::shell_helper::{history_path, ShellHelper};
+use crate::history::History;
+use crate::liveness::ExitWatch;
+use crate::shell_helper::ShellHelper;
 
 const SHELL_HELP: &str = "\
 shell commands:
@@ -43,13 +52,14 @@ struct Toggles {
 
 pub fn run(session: Session) -> anyhow::Result<ExitCode> {
     let target = session.target().clone();
-    println!(
+    output::line(&format!(
         "attached to pid {} ({}), session {}, agent {}. `help()` lists what is here; `:help` the shell; Ctrl-D leaves.",
         target.pid,
-        target.name,
-        session.session_id(),
-        session.agent_version()
-    );
+        escape::line(&target.name),
+        escape::line(session.session_id()),
+        escape::line(session.agent_version())
+    ))?;
+    let alarm = ExitAlarm::start(ExitWatch::new(&target));
     let session = Rc::new(RefCell::new(session));
     session.borrow_mut().on_wait(Some(Box::new(spinner)));
     let config = Config::builder()
@@ -63,14 +73,18 @@ pub fn run(session: Session) -> anyhow::Result<ExitCode> {
     editor.set_helper(Some(ShellHelper {
         session: session.clone(),
     }));
-    let history = history_path();
+    let history = History::open().map(|history| history.path());
     if let Some(path) = &history {
         let _ = editor.load_history(path);
     }
-    let prompt = format!("attach {} ({})> ", target.pid, target.name);
+    let prompt = format!("attach {} ({})> ", target.pid, escape::line(&target.name));
     let mut toggles = Toggles::default();
     loop {
-        let line = match editor.readline(&prompt) {
+        let read = editor.readline(&prompt);
+        if alarm.rang() {
+            return Err(ConnectError::Exited { pid: target.pid }.into());
+        }
+        let line = match read {
             Ok(line) => line,
             Err(ReadlineError::Interrupted) => continue,
             Err(ReadlineError::Eof) => return Ok(ExitCode::SUCCESS),
@@ -103,23 +117,24 @@ fn shell_command(
     toggles: &mut Toggles,
 ) -> Option<anyhow::Result<()>> {
     let result = match command {
-        ":help" | ":h" => {
-            println!("{SHELL_HELP}");
-            Ok(())
-        }
-        ":vars" => session
-            .vars()
-            .map(|outcome| show(":vars", &outcome, false, toggles, session.target().pid)),
+        ":help" | ":h" => output::line(SHELL_HELP).map_err(anyhow::Error::from),
+        ":vars" => match session.vars() {
+            Ok(outcome) => show(":vars", &outcome, false, toggles, session.target().pid),
+            Err(err) => Err(err.into()),
+        },
         ":limits" => return Some(evaluate("limits()", session, toggles)),
         ":json" => flip("raw JSON output", &mut toggles.json),
         ":time" => flip("round-trip times", &mut toggles.time),
         other if other.starts_with(':') => {
-            eprintln!("unknown shell command {other}; :help lists them");
+            eprintln!(
+                "unknown shell command {}; :help lists them",
+                escape::line(other)
+            );
             Ok(())
         }
         _ => return None,
     };
-    Some(result.map_err(anyhow::Error::from))
+    Some(result)
 }
 
 /// Evaluates one line; only a broken session is an error.
@@ -131,7 +146,7 @@ fn evaluate(line: &str, session: &mut Session, toggles: &Toggles) -> anyhow::Res
     clear_spinner(started.elapsed());
     match result {
         Ok(outcome) => {
-            show(code, &outcome, show_unit, toggles, session.target().pid);
+            show(code, &outcome, show_unit, toggles, session.target().pid)?;
             if toggles.time {
                 let agent_us = match outcome {
                     Outcome::Value { elapsed_us, .. } => format!(", {elapsed_us} µs in the agent"),
@@ -145,13 +160,19 @@ fn evaluate(line: &str, session: &mut Session, toggles: &Toggles) -> anyhow::Res
             }
             Ok(())
         }
+        Err(ConnectError::Interrupted) if !session.target().is_alive() => {
+            Err(ConnectError::Exited {
+                pid: session.target().pid,
+            }
+            .into())
+        }
         Err(ConnectError::Interrupted) => {
             interrupt::clear();
             eprintln!("stopped waiting; the agent ends the command at its time limit, the session goes on");
             Ok(())
         }
         Err(err @ ConnectError::Timeout { .. }) => {
-            eprintln!("{err}");
+            eprintln!("{}", escape::text(&err.to_string()));
             Ok(())
         }
         Err(err) => Err(err.into()),
@@ -159,19 +180,60 @@ fn evaluate(line: &str, session: &mut Session, toggles: &Toggles) -> anyhow::Res
 }
 
 /// Prints an outcome as raw JSON (`:json`) or for a person, paged when tall.
-fn show(code: &str, outcome: &Outcome, show_unit: bool, toggles: &Toggles, pid: u32) {
+fn show(
+    code: &str,
+    outcome: &Outcome,
+    show_unit: bool,
+    toggles: &Toggles,
+    pid: u32,
+) -> anyhow::Result<()> {
     if toggles.json {
-        println!("{}", json::outcome(pid, code, outcome));
+        json::print(&json::outcome(pid, code, outcome))?;
     } else {
-        render::print_outcome_with(code, outcome, show_unit, true);
+        render::print_outcome_with(code, outcome, show_unit, true)?;
     }
+    Ok(())
 }
 
 /// Toggles a shell setting and says its new state.
-fn flip(what: &str, setting: &mut bool) -> Result<(), ConnectError> {
+fn flip(what: &str, setting: &mut bool) -> anyhow::Result<()> {
     *setting = !*setting;
-    println!("{what} {}", if *setting { "on" } else { "off" });
+    output::line(&format!("{what} {}", if *setting { "on" } else { "off" }))?;
     Ok(())
+}
+
+/// Ends a pending prompt when the worker exits. A watcher thread waits on the
+/// target (`ExitWatch`); then it sends SIGINT to the shell's thread, which makes
+/// the line editor give up its read (as Ctrl-C would) and restore the terminal, and
+/// the shell sees `rang`. The signal is repeated until the process ends, in case
+/// one lands just before the editor starts its read.
+struct ExitAlarm {
+    rang: Arc<AtomicBool>,
+}
+
+impl ExitAlarm {
+    fn start(watch: ExitWatch) -> ExitAlarm {
+        let rang = Arc::new(AtomicBool::new(false));
+        let shell_thread = pthread_self();
+        let ring = rang.clone();
+        let watcher = std::thread::Builder::new()
+            .name("attach-exit-watch".into())
+            .spawn(move || {
+                watch.wait_for_exit();
+                ring.store(true, Ordering::SeqCst);
+                while pthread_kill(shell_thread, Signal::SIGINT).is_ok() {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            });
+        if watcher.is_err() {
+            eprintln!("attach: cannot watch the worker; its exit shows at the next command");
+        }
+        ExitAlarm { rang }
+    }
+
+    fn rang(&self) -> bool {
+        self.rang.load(Ordering::SeqCst)
+    }
 }
 
 /// Draws a spinner on stderr once a command has taken longer than `SPINNER_AFTER`.

@@ -1,12 +1,10 @@
-//! The line editor's helper: completion asked of the live agent, multiline input
-//! while brackets are open, and where the history file lives.
+//! The line editor's helper: completion asked of the live agent, and multiline input
+//! while brackets are open.
 
 use std::cell::RefCell;
-use std::os::unix::fs::DirBuilderExt;
-use std::path::PathBuf;
 use std::rc::Rc;
 
-use attach_cli::Session;
+use attach_cli::{escape, Session};
 use rustyline::completion::Completer;
 use rustyline::highlight::Highlighter;
 use rustyline::hint::Hinter;
@@ -27,12 +25,16 @@ impl Completer for ShellHelper {
         _ctx: &Context<'_>,
     ) -> rustyline::Result<(usize, Vec<String>)> {
         // A completion that fails (agent busy, session gone) offers nothing; the
-        // next command reports the problem properly.
-        Ok(self
+        // next command reports the problem properly. Candidates come from the
+        // worker: one with a control character in it would be typed into the
+        // terminal raw, and no one could type it back, so it is not offered.
+        let (start, mut candidates) = self
             .session
             .borrow_mut()
             .complete(line, pos)
-            .unwrap_or((pos, Vec::new())))
+            .unwrap_or((pos, Vec::new()));
+        candidates.retain(|candidate| escape::line(candidate) == candidate.as_str());
+        Ok((start, candidates))
     }
 }
 
@@ -95,23 +97,6 @@ pub fn open_brackets(input: &str) -> i64 {
         }
     }
     depth
-}
-
-/// `$XDG_STATE_HOME/attach/history`, else `~/.local/state/attach/history`.
-pub fn history_path() -> Option<PathBuf> {
-    let state = std::env::var_os("XDG_STATE_HOME")
-        .filter(|dir| !dir.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/state"))
-        })?;
-    let dir = state.join("attach");
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(&dir)
-        .ok()?;
-    Some(dir.join("history"))
 }
 
 #[cfg(test)]

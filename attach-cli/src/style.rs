@@ -2,10 +2,14 @@
 //!
 //! Colour only when the stream is a terminal, `NO_COLOR` is unset and `TERM` is not
 //! `dumb`. Long output goes through a pager only when stdout is a terminal and the
-//! text does not fit its height.
+//! text does not fit its height. Painted text is escaped first (`escape`), so the
+//! only control sequences on the way out are the colours added here.
 
 use std::io::{IsTerminal, Write};
 use std::process::{Command, Stdio};
+
+use crate::escape;
+use crate::output::{self, OutputClosed};
 
 /// Whether to paint a stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,10 +39,11 @@ impl Style {
     }
 
     fn paint(self, code: &str, text: &str) -> String {
+        let text = escape::text(text);
         if self.color {
             format!("\x1b[{code}m{text}\x1b[0m")
         } else {
-            text.to_owned()
+            text.into_owned()
         }
     }
 
@@ -72,13 +77,13 @@ pub fn terminal_rows() -> Option<usize> {
 
 /// Prints `text` (plus a newline) on stdout, through `$PAGER` (default `less -FRX`)
 /// when it is taller than the terminal.
-pub fn print_paged(text: &str) {
+pub fn print_paged(text: &str) -> Result<(), OutputClosed> {
     let too_tall = std::io::stdout().is_terminal()
         && terminal_rows().is_some_and(|rows| text.lines().count() + 1 >= rows);
     if too_tall && page(text).is_ok() {
-        return;
+        return Ok(());
     }
-    println!("{text}");
+    output::line(text)
 }
 
 fn page(text: &str) -> std::io::Result<()> {

@@ -2,14 +2,16 @@
 //!
 //! A number gets a sparkline of its recent values and its rate of change. With
 //! `--all`, every worker of that name is a row of a live table. Ctrl-C leaves cleanly
-//! (exit 0, FIFOs removed); a target that goes away ends the watch with status 2.
+//! (exit 0, FIFOs removed); a target that goes away ends the watch with status 2; a
+//! reader that closes our stdout (`| head -2`) ends it at once, between two samples.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use attach_cli::discover;
+use attach_cli::output::{self, OutputClosed};
+use attach_cli::{discover, escape};
 use attach_cli::{fanout, interrupt, json, render, ConnectError, ConnectOptions, Outcome, Session};
 
 /// Values kept for the sparkline.
@@ -76,7 +78,7 @@ impl Watch<'_> {
                 Err(err) => return Err(err.into()),
             };
             if self.as_json {
-                json::print(&json::outcome(pid, self.expr, &outcome));
+                json::print(&json::outcome(pid, self.expr, &outcome))?;
             } else {
                 let text = match &outcome {
                     Outcome::Value { value, .. } => {
@@ -90,9 +92,9 @@ impl Watch<'_> {
                     }
                     Outcome::Failed { .. } => render::outcome_cell(&outcome),
                 };
-                self.draw(&format!("attach {pid} --watch {:?}", self.expr), &text);
+                self.draw(&format!("attach {pid} --watch \"{}\"", self.expr), &text)?;
             }
-            if !self.pause() {
+            if !self.pause()? {
                 return Ok(ExitCode::SUCCESS);
             }
         }
@@ -122,7 +124,7 @@ impl Watch<'_> {
                     json::print(&match &answer.result {
                         Ok(outcome) => json::outcome(pid, self.expr, outcome),
                         Err(err) => json::connect_error(Some(pid), &err.to_string()),
-                    });
+                    })?;
                 }
                 rows.push(
                     serde_json::json!({"pid": pid, "result": cell, "trend": spark, "rate": rate}),
@@ -133,41 +135,44 @@ impl Watch<'_> {
                 let table = render::table(&rows)
                     .unwrap_or_else(|| format!("no process named {name:?} runs an agent"));
                 self.draw(
-                    &format!("attach --all {name} --watch {:?}", self.expr),
+                    &format!("attach --all {name} --watch \"{}\"", self.expr),
                     &table,
-                );
+                )?;
             }
-            if !self.pause() {
+            if !self.pause()? {
                 return Ok(ExitCode::SUCCESS);
             }
         }
     }
 
-    /// On a terminal, redraws the screen; otherwise appends lines.
-    fn draw(&self, title: &str, body: &str) {
-        let mut stdout = std::io::stdout();
-        if stdout.is_terminal() {
-            let _ = write!(
-                stdout,
-                "\x1b[H\x1b[2J{title} every {:.1}s (Ctrl-C leaves)\n\n{body}\n",
+    /// On a terminal, redraws the screen; otherwise appends lines. `body` is
+    /// rendered (escaped) already; the title is escaped here.
+    fn draw(&self, title: &str, body: &str) -> Result<(), OutputClosed> {
+        if std::io::stdout().is_terminal() {
+            output::write(&format!(
+                "\x1b[H\x1b[2J{} every {:.1}s (Ctrl-C leaves)\n\n{body}\n",
+                escape::line(title),
                 self.interval.as_secs_f64()
-            );
+            ))
         } else {
-            let _ = writeln!(stdout, "{body}");
+            output::line(body)
         }
-        let _ = stdout.flush();
     }
 
-    /// Sleeps one interval; false if Ctrl-C asked to leave.
-    fn pause(&self) -> bool {
+    /// Sleeps one interval; false if Ctrl-C asked to leave, an error as soon as the
+    /// reader of stdout went away.
+    fn pause(&self) -> Result<bool, OutputClosed> {
         let until = Instant::now() + self.interval;
         while Instant::now() < until {
             if interrupt::requested() {
-                return false;
+                return Ok(false);
             }
-            std::thread::sleep((until - Instant::now()).min(Duration::from_millis(50)));
+            let slice = (until - Instant::now()).min(Duration::from_millis(50));
+            if output::closed_within(slice) {
+                return Err(OutputClosed(std::io::ErrorKind::BrokenPipe.into()));
+            }
         }
-        !interrupt::requested()
+        Ok(!interrupt::requested())
     }
 }
 

@@ -18,5 +18,6 @@ mod prefork;
 mod queue_worker;
 mod session;
 mod shell;
+mod terminal;
 mod under_attack;
 mod watch;

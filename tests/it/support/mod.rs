@@ -5,6 +5,7 @@ pub mod load;
 pub mod named;
 pub mod pty;
 pub mod raw;
+pub mod tempdir;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;

@@ -4,7 +4,8 @@
 //! * SIGUSR1 opens a REPL (the gunicorn REPL worker seed), but only on the agent
 //!   thread: the agent is installed before the pool starts, so every pool thread
 //!   inherits a mask with SIGUSR1 blocked, and each request also holds a
-//!   `RequestGuard`. `/sleep` uses raw `nanosleep` and counts EINTR: it stays 0.
+//!   `RequestGuard`. `/sleep` (and `/sleep/<any name>`, so a slow request can carry a
+//!   label of the client's choosing) uses raw `nanosleep` and counts EINTR: it stays 0.
 //! * Signal handlers only write to a self-pipe (the async-signal-safety seed); the
 //!   accept loop reads it. SIGTERM is graceful (graceful termination seed): close the
 //!   listener first, serve what was already accepted, then exit 0. SIGINT and SIGQUIT

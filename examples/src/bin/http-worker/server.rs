@@ -195,7 +195,7 @@ fn request_label<'a>(request: &Request, buffer: &'a mut [u8]) -> &'a str {
 fn route(request: &Request, state: &State) -> (u16, &'static str, String) {
     match (request.method.as_str(), request.path.as_str()) {
         ("GET", "/") => (200, "text/plain", format!("{}\n", state.greeting())),
-        ("GET", "/sleep") => {
+        ("GET", path) if path == "/sleep" || path.starts_with("/sleep/") => {
             let ms = request
                 .query_param("ms")
                 .and_then(|ms| ms.parse::<u64>().ok())
