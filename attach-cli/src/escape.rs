@@ -43,12 +43,14 @@ pub fn line(text: &str) -> Cow<'_, str> {
 /// strings, where the escape decodes to the same character: the document means
 /// exactly what it meant, and holds no control byte.
 pub fn json(document: &str) -> Cow<'_, str> {
-    if !document.chars().any(is_control) {
+    // serde_json escapes C0 inside strings, so a raw newline is layout.
+    let raw = |c: char| is_control(c) && !c.is_ascii_whitespace();
+    if !document.chars().any(raw) {
         return Cow::Borrowed(document);
     }
     let mut out = String::with_capacity(document.len() + 16);
     for c in document.chars() {
-        if is_control(c) {
+        if raw(c) {
             out.push_str(&format!("\\u{:04x}", c as u32));
         } else {
             out.push(c);
@@ -115,6 +117,14 @@ mod tests {
         let value = serde_json::json!({ HOSTILE: [HOSTILE, "\n"] });
         let safe = json(&value.to_string()).into_owned();
         assert!(!safe.chars().any(is_control), "{safe}");
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&safe).unwrap(),
+            value
+        );
+        let pretty = serde_json::to_string_pretty(&value).unwrap();
+        let safe = json(&pretty);
+        assert!(safe.contains("[\n    \""), "the layout stays: {safe}");
+        assert!(!safe.chars().any(|c| is_control(c) && c != '\n'), "{safe}");
         assert_eq!(
             serde_json::from_str::<serde_json::Value>(&safe).unwrap(),
             value

@@ -85,9 +85,12 @@ fn open_checked(dir: &Path) -> Result<File, String> {
     Ok(File::from(file))
 }
 
+/// Why opening `what` failed. The refusal itself came from the kernel; looking at
+/// the path again only picks the words.
 fn refusal(what: &str, errno: Errno) -> String {
+    let symlink = std::fs::symlink_metadata(what).is_ok_and(|meta| meta.file_type().is_symlink());
     match errno {
-        Errno::ELOOP => format!("{what} is a symbolic link"),
+        Errno::ELOOP | Errno::ENOTDIR if symlink => format!("{what} is a symbolic link"),
         Errno::ENOTDIR => format!("{what} is not a directory"),
         other => format!("cannot open {what}: {}", other.desc()),
     }

@@ -73,8 +73,10 @@ pub fn run(session: Session) -> anyhow::Result<ExitCode> {
     editor.set_helper(Some(ShellHelper {
         session: session.clone(),
     }));
-    let history = History::open().map(|history| history.path());
-    if let Some(path) = &history {
+    // Kept open for the whole session: the editor reaches the file through its fd.
+    let history = History::open();
+    let history_path = history.as_ref().map(History::path);
+    if let Some(path) = &history_path {
         let _ = editor.load_history(path);
     }
     let prompt = format!("attach {} ({})> ", target.pid, escape::line(&target.name));
@@ -95,7 +97,7 @@ pub fn run(session: Session) -> anyhow::Result<ExitCode> {
             continue;
         }
         if editor.add_history_entry(line.as_str()).unwrap_or(false) {
-            if let Some(path) = &history {
+            if let Some(path) = &history_path {
                 let _ = editor.append_history(path);
             }
         }

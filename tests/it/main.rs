@@ -14,6 +14,7 @@ mod faults;
 mod fuzz;
 mod hijack;
 mod host_safety;
+mod hygiene;
 mod prefork;
 mod queue_worker;
 mod session;

@@ -96,6 +96,14 @@ impl Pty {
         }
     }
 
+    /// True while the terminal is in a line editor's raw mode (no canonical input).
+    pub fn is_raw(&self) -> bool {
+        let settings = nix::sys::termios::tcgetattr(&self.input).expect("terminal settings");
+        !settings
+            .local_flags
+            .contains(nix::sys::termios::LocalFlags::ICANON)
+    }
+
     pub fn wait_exit(&mut self) -> ExitStatus {
         wait_child(&mut self.child).expect("the program exited in time")
     }
