@@ -15,7 +15,7 @@ use std::process::ExitCode;
 use std::str::FromStr;
 use std::time::Duration;
 
-use attach_cli::output::OutputClosed;
+use attach_cli::output::{self, OutputClosed};
 use attach_cli::{escape, interrupt, json, ConnectError};
 use clap::{CommandFactory, Parser};
 use nix::sys::signal::Signal;
@@ -102,44 +102,46 @@ impl Args {
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().collect();
     if argv.get(1).map(String::as_str) == Some("completions") {
-        return completions(argv.get(2).map(String::as_str));
+        return exit_status(completions(argv.get(2).map(String::as_str)), false);
     }
     let args = Args::parse();
     interrupt::install();
-    match modes::run(&args) {
-        Ok(code) => code,
-        Err(err) => {
-            let closed = err
-                .chain()
-                .find_map(|cause| cause.downcast_ref::<OutputClosed>());
-            if closed.is_some_and(OutputClosed::reader_left) {
-                return ExitCode::from(141);
-            }
-            if args.json && closed.is_none() {
-                let _ = json::print(&json::connect_error(None, &format!("{err:#}")));
-            }
-            eprintln!("attach: {}", escape::text(&format!("{err:#}")));
-            match err.downcast_ref::<ConnectError>() {
-                Some(ConnectError::Interrupted) => ExitCode::from(130),
-                _ => ExitCode::from(2),
-            }
-        }
+    exit_status(modes::run(&args), args.json)
+}
+
+/// The exit status for a run, after saying on stderr (and as JSON with `--json`)
+/// why it failed. A reader that closed stdout gets 141 and no message, as if
+/// SIGPIPE had ended us.
+fn exit_status(result: anyhow::Result<ExitCode>, as_json: bool) -> ExitCode {
+    let err = match result {
+        Ok(code) => return code,
+        Err(err) => err,
+    };
+    let closed = err
+        .chain()
+        .find_map(|cause| cause.downcast_ref::<OutputClosed>());
+    if closed.is_some_and(OutputClosed::reader_left) {
+        return ExitCode::from(141);
+    }
+    if as_json && closed.is_none() {
+        let _ = json::print(&json::connect_error(None, &format!("{err:#}")));
+    }
+    eprintln!("attach: {}", escape::text(&format!("{err:#}")));
+    match err.downcast_ref::<ConnectError>() {
+        Some(ConnectError::Interrupted) => ExitCode::from(130),
+        _ => ExitCode::from(2),
     }
 }
 
 /// `attach completions <SHELL>`: the completion script for bash, zsh or fish.
-fn completions(shell: Option<&str>) -> ExitCode {
+fn completions(shell: Option<&str>) -> anyhow::Result<ExitCode> {
     let Some(shell) = shell.and_then(|name| clap_complete::Shell::from_str(name).ok()) else {
-        eprintln!("attach: usage: attach completions <bash|zsh|fish|elvish|powershell>");
-        return ExitCode::from(2);
+        anyhow::bail!("usage: attach completions <bash|zsh|fish|elvish|powershell>");
     };
-    clap_complete::generate(
-        shell,
-        &mut Args::command(),
-        "attach",
-        &mut std::io::stdout(),
-    );
-    ExitCode::SUCCESS
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Args::command(), "attach", &mut script);
+    output::write(&String::from_utf8_lossy(&script))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn parse_seconds(text: &str) -> Result<Duration, String> {
