@@ -5,7 +5,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
 use nix::sys::signal::Signal;
@@ -41,6 +41,27 @@ fn assert_refused(screen: &str, why: &str, untouched: &Path) {
     assert!(screen.contains("history is off for this run"), "{screen}");
     assert!(screen.contains(why), "{why:?} not in {screen}");
     assert_eq!(std::fs::read_to_string(untouched).unwrap(), "keep me\n");
+}
+
+/// Starts `attach args...` with every stream piped.
+fn start(args: &[&str]) -> Child {
+    Command::new(attach_bin())
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits (bounded) for `child` to exit; its status code and what it said on stderr.
+fn ended(child: &mut Child) -> (Option<i32>, String) {
+    let status = wait_child(child).expect("attach exited in time");
+    let mut stderr = String::new();
+    if let Some(mut pipe) = child.stderr.take() {
+        pipe.read_to_string(&mut stderr).unwrap();
+    }
+    (status.code(), stderr)
 }
 
 #[test]
@@ -97,19 +118,13 @@ fn a_history_file_of_another_user_or_open_to_others_is_not_used() {
 #[test]
 fn watch_stops_as_soon_as_its_reader_goes_away() {
     let worker = Worker::fixture(&[]);
-    let mut child = Command::new(attach_bin())
-        .args([
-            &worker.pid.to_string(),
-            "--watch",
-            "counter",
-            "--interval",
-            "2s",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = start(&[
+        &worker.pid.to_string(),
+        "--watch",
+        "counter",
+        "--interval",
+        "2s",
+    ]);
     let mut lines = BufReader::new(child.stdout.take().unwrap());
     let mut first = String::new();
     lines.read_line(&mut first).unwrap();
@@ -117,16 +132,9 @@ fn watch_stops_as_soon_as_its_reader_goes_away() {
     // What `head -1` does: read, then close the pipe, long before the next sample.
     drop(lines);
     let closed = Instant::now();
-    let status = wait_child(&mut child).expect("watch noticed its reader left");
+    let (code, stderr) = ended(&mut child);
     eprintln!("watch left {:?} after its reader did", closed.elapsed());
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    assert_eq!((status.code(), stderr.as_str()), (Some(141), ""));
+    assert_eq!((code, stderr.as_str()), (Some(141), ""));
     assert_eq!(
         worker.leftover_fifos(),
         Vec::<String>::new(),
@@ -153,13 +161,7 @@ fn output_into_a_closed_pipe_ends_quietly() {
 #[test]
 fn a_piped_client_waiting_for_input_notices_the_worker_exit() {
     let mut worker = Worker::fixture(&[]);
-    let mut child = Command::new(attach_bin())
-        .arg(worker.pid.to_string())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = start(&[&worker.pid.to_string()]);
     // Like `< <(echo 1 + 1; sleep 30)`: one command, then stdin stays open and
     // says nothing.
     let mut input = child.stdin.take().unwrap();
@@ -172,19 +174,12 @@ fn a_piped_client_waiting_for_input_notices_the_worker_exit() {
     let killed = Instant::now();
     worker.signal(Signal::SIGKILL);
     worker.wait_exit();
-    let status = wait_child(&mut child).expect("attach noticed the exit");
+    let (code, stderr) = ended(&mut child);
     eprintln!(
         "piped attach left {:?} after the worker died",
         killed.elapsed()
     );
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert_eq!(code, Some(2), "{stderr}");
     assert!(
         stderr.contains(&format!("process {} exited", worker.pid)),
         "{stderr}"
