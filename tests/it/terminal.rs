@@ -105,6 +105,20 @@ fn the_shell_escapes_values_tables_errors_prints_and_the_prompt() {
 }
 
 #[test]
+fn completion_never_offers_a_candidate_with_a_control_character() {
+    let worker = Worker::fixture(&[]);
+    let (mut pty, _state) = shell(&worker);
+    let mut screen = pty.expect(")> ");
+    screen.push_str(&run(&mut pty, r#"let m = #{ "ab\x1b[2Jc": 1, abd: 2 }"#));
+    pty.send("m.ab\t");
+    screen.push_str(&pty.expect("m.abd"));
+    let out = run(&mut pty, "");
+    assert!(out.contains('2'), "the one safe key was completed: {out:?}");
+    screen.push_str(&out);
+    assert_no_raw_controls(&screen);
+}
+
+#[test]
 fn one_shot_output_is_escaped_on_a_terminal_and_in_a_pipe_and_json_is_exact() {
     let worker = Worker::fixture(&[]);
     let pid = worker.pid.to_string();
