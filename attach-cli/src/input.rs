@@ -16,7 +16,9 @@ const CHUNK: usize = 64 * 1024;
 
 pub struct InputLines {
     watch: ExitWatch,
+    /// Bytes read; those before `taken` were handed out already.
     pending: Vec<u8>,
+    taken: usize,
     ended: bool,
 }
 
@@ -25,6 +27,7 @@ impl InputLines {
         InputLines {
             watch,
             pending: Vec::new(),
+            taken: 0,
             ended: false,
         }
     }
@@ -32,17 +35,22 @@ impl InputLines {
     /// The next line without its line ending; None at the end of the input.
     pub fn next_line(&mut self) -> anyhow::Result<Option<String>> {
         loop {
-            if let Some(end) = self.pending.iter().position(|&b| b == b'\n') {
-                let mut line: Vec<u8> = self.pending.drain(..=end).collect();
-                line.pop();
+            let rest = &self.pending[self.taken..];
+            if let Some(length) = rest.iter().position(|&b| b == b'\n') {
+                let line = rest[..length].to_vec();
+                self.taken += length + 1;
                 return decode(line).map(Some);
             }
             if self.ended {
-                return match self.pending.is_empty() {
+                let line = rest.to_vec();
+                self.taken = self.pending.len();
+                return match line.is_empty() {
                     true => Ok(None),
-                    false => decode(std::mem::take(&mut self.pending)).map(Some),
+                    false => decode(line).map(Some),
                 };
             }
+            self.pending.drain(..self.taken);
+            self.taken = 0;
             self.fill()?;
         }
     }
