@@ -208,14 +208,10 @@ fn list_shows_a_hostile_process_name_escaped_and_json_keeps_it_exact() {
 #[test]
 fn an_http_client_cannot_reach_the_engineers_terminal_through_a_request_path() {
     let (worker, addr) = Worker::http(2);
-    let path = "/sleep/\x1b]0;owned\x07\x1b[2J\u{9b}31m\x7f";
-    let mut slow = TcpStream::connect(addr).unwrap();
-    write!(
-        slow,
-        "GET {path}?ms=5000 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let label = format!("GET {path}");
+    let hostile = "\x1b]0;owned\x07\x1b[2J\u{9b}31m\x7f";
+    // Held open for 10 s: long enough to be seen, however slow the machine.
+    let _slow = request(addr, &format!("/sleep/{hostile}?ms=10000"));
+    let label = format!("GET /sleep/{hostile}");
     let deadline = Instant::now() + WAIT;
     loop {
         let run = attach(
@@ -254,14 +250,27 @@ fn an_http_client_cannot_reach_the_engineers_terminal_through_a_request_path() {
     assert_no_raw_controls(&out);
     pty.wait_exit();
 
-    let mut response = String::new();
-    slow.set_read_timeout(Some(WAIT)).unwrap();
-    let _ = slow.read_to_string(&mut response);
+    // A quick request (404) leaves its path as a key of the `paths` map.
+    let mut answered = String::new();
+    let _ = request(addr, &format!("/{hostile}")).read_to_string(&mut answered);
+    assert!(answered.starts_with("HTTP/1.1 404"), "{answered:?}");
     let mut pty = Pty::spawn(&attach_bin(), &[&worker.pid.to_string(), "p", "paths"], &[]);
     let out = pty.expect("}");
     assert!(
-        out.contains(r#""/sleep/\u001b]0;owned\u0007\u001b[2J\u009b31m\u007f": 1"#),
+        out.contains(r#""/\u001b]0;owned\u0007\u001b[2J\u009b31m\u007f": 1"#),
         "{out:?}"
     );
     assert_no_raw_controls(&out);
+}
+
+/// Sends `GET target` on a new connection, raw bytes and all, and returns it.
+fn request(addr: std::net::SocketAddr, target: &str) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    write!(
+        stream,
+        "GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    stream
 }
