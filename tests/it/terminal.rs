@@ -55,19 +55,28 @@ fn run(pty: &mut Pty, line: &str) -> String {
 }
 
 /// The fixture worker started through a symlink whose name is a control sequence,
-/// which becomes its process name (`/proc/<pid>/comm`, at most 15 bytes).
-fn fixture_named_hostile() -> (Worker, TempDir) {
+/// which becomes its process name (`/proc/<pid>/comm`, at most 15 bytes). With
+/// `as_nobody` and the tests running as root, it runs as uid 65534: another user
+/// names a process to reach root's terminal.
+fn fixture_named_hostile(as_nobody: bool) -> (Worker, TempDir) {
     let dir = TempDir::new("name");
     let link = dir.path().join("\x1b]0;pwn\x07\x1b[2J\u{9b}\x7f");
     std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_fixture-worker"), &link).unwrap();
-    let worker = Worker::start(link, &[]);
+    let worker = if as_nobody && nix::unistd::geteuid().is_root() {
+        // setpriv (util-linux) execs the fixture: same pid, new uid.
+        let link = link.to_str().unwrap();
+        let setpriv = ["--reuid=65534", "--regid=65534", "--clear-groups", link];
+        Worker::start("/usr/bin/setpriv".into(), &setpriv)
+    } else {
+        Worker::start(link, &[])
+    };
     assert_eq!(worker.first_line, "ready");
     (worker, dir)
 }
 
 #[test]
 fn the_shell_escapes_values_tables_errors_prints_and_the_prompt() {
-    let (worker, _dir) = fixture_named_hostile();
+    let (worker, _dir) = fixture_named_hostile(false);
     let (mut pty, _state) = shell(&worker);
     let banner = pty.expect(")> ");
     assert!(
@@ -165,8 +174,8 @@ fn one_shot_output_is_escaped_on_a_terminal_and_in_a_pipe_and_json_is_exact() {
 }
 
 #[test]
-fn list_shows_a_hostile_process_name_escaped_and_json_keeps_it_exact() {
-    let (worker, _dir) = fixture_named_hostile();
+fn list_and_watch_show_a_name_another_user_chose_escaped_and_json_keeps_it_exact() {
+    let (worker, _dir) = fixture_named_hostile(true);
     let list = attach(&["--list"], "");
     let row = list
         .stdout
@@ -183,6 +192,9 @@ fn list_shows_a_hostile_process_name_escaped_and_json_keeps_it_exact() {
         .find(|process| process["pid"] == worker.pid)
         .expect("listed as JSON");
     assert_eq!(named["name"], "\x1b]0;pwn\x07\x1b[2J\u{9b}\x7f");
+    if nix::unistd::geteuid().is_root() {
+        assert_eq!(named["uid"], 65534, "another user named it");
+    }
     assert_no_raw_controls(&json.stdout);
 
     let mut pty = Pty::spawn(
