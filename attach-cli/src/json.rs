@@ -52,8 +52,20 @@ pub fn process(process: &AgentProcess) -> Value {
     serde_json::to_value(process).unwrap_or(Value::Null)
 }
 
-/// A document on one line, with no raw control character in it.
+/// A document on one line, with no raw control character in it, stamped with the
+/// version and wire protocol of the attach that made it (`attach_version`,
+/// `attach_protocol`; a stamp already there, from a remote attach, is kept) so that a
+/// caller on another host can tell when the two sides differ.
 pub fn line(document: &Value) -> String {
+    let mut document = document.clone();
+    if let Some(fields) = document.as_object_mut() {
+        fields
+            .entry("attach_version")
+            .or_insert(env!("CARGO_PKG_VERSION").into());
+        fields
+            .entry("attach_protocol")
+            .or_insert(attach_protocol::PROTOCOL_VERSION.into());
+    }
     escape::json(&document.to_string()).into_owned()
 }
 

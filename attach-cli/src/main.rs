@@ -3,6 +3,7 @@
 //! failed, 2 could not connect or the session broke, 130 interrupted, 141 stdout
 //! closed by its reader (quietly, as a process stopped by SIGPIPE).
 
+mod fleet;
 mod history;
 mod input;
 mod liveness;
@@ -36,6 +37,8 @@ Examples:
   attach 4242 --watch requests_served --interval 500ms
                                        redraw a value in place, with a sparkline
   attach 4242 --json -e 'inflight()'   machine-readable (see docs/CLI.md)
+  attach --ssh web1,web2 --all http-worker -e 'mem().rss_kib'
+                                       the same on other hosts, one table
   attach completions bash              shell completions (bash, zsh, fish)
 
 Exit status: 0 ok, 1 a command failed, 2 could not connect or the session
@@ -88,6 +91,9 @@ pub struct Args {
     /// The signal the worker's agent listens for [default: the one it announces, else USR1].
     #[arg(long, value_name = "SIGNAL", value_parser = parse_signal)]
     signal: Option<Signal>,
+
+    #[command(flatten)]
+    fleet: fleet::FleetArgs,
 }
 
 impl Args {

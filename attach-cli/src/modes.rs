@@ -11,6 +11,7 @@ use attach_cli::{fanout, json, render, split_print, ConnectOptions, Outcome, Ses
 
 use crate::input::InputLines;
 use crate::liveness::ExitWatch;
+use crate::fleet::Fleet;
 use crate::watch::Watch;
 use crate::{shell, Args};
 
@@ -19,6 +20,9 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         timeout: args.timeout,
         signal: args.signal,
     };
+    if let Some(fleet) = Fleet::from_args(&args.fleet)? {
+        return fleet.run(args);
+    }
     if args.list {
         return list(args.json);
     }

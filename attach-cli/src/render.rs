@@ -9,7 +9,7 @@ use crate::style::Style;
 
 /// Columns that lead a table when present, in this order; the rest follow by name.
 const LEADING_COLUMNS: &[&str] = &[
-    "pid", "tid", "fd", "name", "thread", "kind", "state", "label",
+    "host", "pid", "tid", "fd", "name", "thread", "kind", "state", "label",
 ];
 
 /// Cells wider than this are cut with an ellipsis.

@@ -147,7 +147,7 @@ impl Watch<'_> {
 
     /// On a terminal, redraws the screen; otherwise appends lines. `body` is
     /// rendered (escaped) already; the title is escaped here.
-    fn draw(&self, title: &str, body: &str) -> Result<(), OutputClosed> {
+    pub(crate) fn draw(&self, title: &str, body: &str) -> Result<(), OutputClosed> {
         if std::io::stdout().is_terminal() {
             output::write(&format!(
                 "\x1b[H\x1b[2J{} every {:.1}s (Ctrl-C leaves)\n\n{body}\n",
@@ -161,7 +161,7 @@ impl Watch<'_> {
 
     /// Sleeps one interval; false if Ctrl-C asked to leave, an error as soon as the
     /// reader of stdout went away.
-    fn pause(&self) -> Result<bool, OutputClosed> {
+    pub(crate) fn pause(&self) -> Result<bool, OutputClosed> {
         let until = Instant::now() + self.interval;
         while Instant::now() < until {
             if interrupt::requested() {
