@@ -5,7 +5,9 @@
 pub mod config;
 pub mod http;
 pub mod http_client;
+pub mod pod;
 pub mod signals;
 pub mod sleep;
+pub mod sshd;
 pub mod startup;
 pub mod workspace_bin;

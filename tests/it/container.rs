@@ -3,58 +3,13 @@
 
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
-use crate::support::{attach, Worker, WAIT};
-
-/// The pid (as the host sees it) of the first child of `parent`.
-fn child_of(parent: u32) -> u32 {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let children = std::fs::read_to_string(format!("/proc/{parent}/task/{parent}/children"))
-            .unwrap_or_default();
-        if let Some(pid) = children
-            .split_whitespace()
-            .next()
-            .and_then(|pid| pid.parse().ok())
-        {
-            return pid;
-        }
-        assert!(Instant::now() < deadline, "unshare started no child");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-fn containerized_fixture() -> (Worker, u32) {
-    // The binary may itself live under /tmp (a checkout there): open it before the
-    // private /tmp hides it, and exec it through the open descriptor.
-    let script = format!(
-        "exec 3< '{}' && mount -t tmpfs tmpfs /tmp && exec /proc/self/fd/3",
-        env!("CARGO_BIN_EXE_fixture-worker")
-    );
-    let worker = Worker::start(
-        "unshare".into(),
-        &[
-            "--pid",
-            "--mount",
-            "--fork",
-            "--mount-proc",
-            "sh",
-            "-c",
-            &script,
-        ],
-    );
-    assert_eq!(
-        worker.first_line, "ready",
-        "the containerized worker did not start"
-    );
-    let host_pid = child_of(worker.pid);
-    (worker, host_pid)
-}
+use crate::support::attach;
+use crate::support::pod::fixture_pod;
 
 #[test]
 fn a_worker_in_its_own_namespaces_is_attached_by_its_host_pid() {
-    let (_container, host_pid) = containerized_fixture();
+    let (_container, host_pid) = fixture_pod();
     let status = std::fs::read_to_string(format!("/proc/{host_pid}/status")).unwrap();
     assert!(
         status
@@ -83,7 +38,7 @@ fn a_worker_in_its_own_namespaces_is_attached_by_its_host_pid() {
 
 #[test]
 fn a_caller_without_rights_is_told_why() {
-    let (_container, host_pid) = containerized_fixture();
+    let (_container, host_pid) = fixture_pod();
     let output = Command::new(crate::support::attach_bin())
         .args([&host_pid.to_string(), "-e", "1"])
         .uid(65534)

@@ -11,6 +11,7 @@ mod container;
 mod diagnostics;
 mod discovery;
 mod faults;
+mod fleet;
 mod fuzz;
 mod hijack;
 mod host_safety;

@@ -63,8 +63,14 @@ mod tests {
     #[test]
     fn lists_split_on_commas_lines_and_comments() {
         let text = "web1,web2\n# the canaries\nweb3 web1  # again\n\n";
-        assert_eq!(names(text).collect::<Vec<_>>(), ["web1", "web2", "web3", "web1"]);
-        assert_eq!(collect(&[text.to_owned()]).unwrap(), ["web1", "web2", "web3"]);
+        assert_eq!(
+            names(text).collect::<Vec<_>>(),
+            ["web1", "web2", "web3", "web1"]
+        );
+        assert_eq!(
+            collect(&[text.to_owned()]).unwrap(),
+            ["web1", "web2", "web3"]
+        );
     }
 
     #[test]

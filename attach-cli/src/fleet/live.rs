@@ -104,10 +104,7 @@ pub fn run(fleet: &Fleet, remote: &[String], expr: &str, args: &Args) -> anyhow:
         let documents: Vec<&Value> = streams.iter().flat_map(|s| s.latest.values()).collect();
         if !watch.as_json {
             let rows: Vec<Value> = documents.iter().map(|d| rows::table_row(d)).collect();
-            let title = format!(
-                "attach --watch {expr:?} on {} hosts",
-                fleet.hosts.len()
-            );
+            let title = format!("attach --watch {expr:?} on {} hosts", fleet.hosts.len());
             watch.draw(&title, &render::table(&rows).unwrap_or_default());
         }
         if streams.iter().all(|stream| stream.child.is_none()) {

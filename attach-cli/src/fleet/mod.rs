@@ -92,7 +92,10 @@ impl Fleet {
     /// Does what `args` ask on every host.
     pub fn run(&self, args: &Args) -> anyhow::Result<ExitCode> {
         if args.list {
-            return self.fan_out(&[self.remote.clone(), "--json".into(), "--list".into()], args);
+            return self.fan_out(
+                &[self.remote.clone(), "--json".into(), "--list".into()],
+                args,
+            );
         }
         let target = args.target.as_deref().expect("clap requires a target");
         let mut remote = self.remote_prefix(args);

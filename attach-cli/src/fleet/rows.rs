@@ -24,7 +24,11 @@ pub struct Reach<'a> {
 /// The documents `host` answered with, each carrying `host`.
 pub fn documents(host: &str, finished: &Finished, reach: &Reach, listing: bool) -> Vec<Value> {
     let mut documents = Vec::new();
-    for line in finished.stdout.lines().filter(|line| !line.trim().is_empty()) {
+    for line in finished
+        .stdout
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+    {
         documents.push(match serde_json::from_str::<Value>(line) {
             Ok(Value::Object(mut fields)) => {
                 fields.insert("host".into(), host.into());
@@ -149,7 +153,10 @@ fn result_cell(document: &Value) -> String {
             elapsed_us: 0,
         });
     }
-    let message = error["message"].as_str().unwrap_or("(no message)").to_owned();
+    let message = error["message"]
+        .as_str()
+        .unwrap_or("(no message)")
+        .to_owned();
     match serde_json::from_value::<ErrorKind>(error["kind"].clone()) {
         Ok(kind) => render::outcome_cell(&Outcome::Failed {
             kind,
@@ -193,8 +200,14 @@ mod tests {
     fn severities_follow_the_exit_codes() {
         assert_eq!(severity(&json!({"ok": true})), 0);
         assert_eq!(severity(&json!({"pid": 1, "name": "w"})), 0);
-        assert_eq!(severity(&json!({"ok": false, "error": {"kind": "runtime"}})), 1);
-        assert_eq!(severity(&json!({"ok": false, "error": {"kind": "connect"}})), 2);
+        assert_eq!(
+            severity(&json!({"ok": false, "error": {"kind": "runtime"}})),
+            1
+        );
+        assert_eq!(
+            severity(&json!({"ok": false, "error": {"kind": "connect"}})),
+            2
+        );
         assert_eq!(severity(&failure("h", "down")), 2);
     }
 

@@ -127,14 +127,19 @@ mod tests {
     #[test]
     fn exec_transports_pass_words_unquoted() {
         let remote = words(&["attach", "-e", "a b"]);
-        let command = Transport::kubectl().command("api-0", &remote, true).unwrap();
+        let command = Transport::kubectl()
+            .command("api-0", &remote, true)
+            .unwrap();
         assert_eq!(
             argv(&command),
             ["kubectl", "exec", "-it", "api-0", "--", "attach", "-e", "a b"]
         );
         let nsenter = Transport::via("nsenter -t {pod} -p -m --").unwrap();
         assert!(!nsenter.is_ssh());
-        assert_eq!(argv(&nsenter.command("42", &remote, false).unwrap())[2], "42");
+        assert_eq!(
+            argv(&nsenter.command("42", &remote, false).unwrap())[2],
+            "42"
+        );
     }
 
     #[test]

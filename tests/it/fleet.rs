@@ -1,0 +1,402 @@
+//! Many hosts: `attach` run on the far side through real transports. A real OpenSSH
+//! server started here on a free loopback port (its own host key, a key authorised for
+//! this test, an ssh_config in which every alias leads to it), and "pods" (workers in
+//! their own pid and mount namespaces) reached with `nsenter`. Needs root, `unshare`,
+//! `nsenter` and openssh-server, which `.ci/run` installs.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use attach_examples::sshd::{sshd_program, Sshd};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use serde_json::Value;
+
+use crate::support::named::Named;
+use crate::support::pod::fixture_pod;
+use crate::support::pty::Pty;
+use crate::support::{attach, attach_bin, unique, wait_child, Run, Worker, WAIT};
+
+/// The test's sshd. Without sshd the test fails in CI (which installs it) and, only
+/// when `ATTACH_TESTS_ALLOW_NO_SSHD` is set, skips with a loud message.
+fn sshd(unreachable: &[&str]) -> Option<Sshd> {
+    if sshd_program().is_none() && std::env::var_os("ATTACH_TESTS_ALLOW_NO_SSHD").is_some() {
+        eprintln!("SKIPPED: sshd is not installed (apt-get install openssh-server openssh-client)");
+        return None;
+    }
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    Some(Sshd::start(&dir, unreachable).unwrap_or_else(|err| panic!("{err}")))
+}
+
+/// `attach` on the far side: this build's binary.
+fn remote() -> String {
+    attach_bin().display().to_string()
+}
+
+fn documents(run: &Run) -> Vec<Value> {
+    run.stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}")))
+        .collect()
+}
+
+fn for_host<'a>(documents: &'a [Value], host: &str) -> Vec<&'a Value> {
+    documents.iter().filter(|d| d["host"] == host).collect()
+}
+
+#[test]
+fn ssh_fan_out_is_one_table_with_a_row_per_host_and_worker() {
+    let Some(sshd) = sshd(&["down"]) else { return };
+    let workers = Named::start(2);
+    let via = format!("{} {{host}}", sshd.via());
+    let remote = remote();
+    // One machine behind every alias: the hosts go one at a time, or their sessions
+    // would meet at the same workers.
+    let args = [
+        "--via",
+        &via,
+        "--hosts",
+        "web1,web2,down",
+        "--parallel",
+        "1",
+        "--remote-attach",
+        &remote,
+        "--all",
+        &workers.name,
+        "-e",
+        "counter + 1",
+    ];
+    let table = attach(&args, "");
+    assert_eq!(
+        table.code, 2,
+        "the unreachable host sets the status: {table:?}"
+    );
+    let lines: Vec<&str> = table.stdout.lines().collect();
+    assert!(lines[0].starts_with("host  pid"), "{table:?}");
+    for host in ["web1", "web2"] {
+        for pid in workers.pids() {
+            assert!(
+                lines.iter().any(|l| l.starts_with(host)
+                    && l.contains(&format!(" {pid} "))
+                    && l.ends_with(" 8")),
+                "no row for {host} pid {pid}: {table:?}"
+            );
+        }
+    }
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("down") && l.contains("ssh cannot reach it (exit 255)")),
+        "{table:?}"
+    );
+    assert!(
+        !table.stderr.contains("protocol"),
+        "same attach on both sides: {table:?}"
+    );
+
+    let mut json_args = args.to_vec();
+    json_args.push("--json");
+    let run = attach(&json_args, "");
+    let all = documents(&run);
+    assert_eq!(all.len(), 5, "{run:?}");
+    for document in for_host(&all, "web1")
+        .into_iter()
+        .chain(for_host(&all, "web2"))
+    {
+        assert_eq!(document["ok"], true, "{document}");
+        assert_eq!(document["value"], 8);
+        assert_eq!(
+            document["attach_protocol"],
+            attach_protocol::PROTOCOL_VERSION
+        );
+    }
+    let down = for_host(&all, "down");
+    assert_eq!(down[0]["error"]["kind"], "transport", "{run:?}");
+}
+
+#[test]
+fn a_missing_remote_binary_and_a_refused_attach_are_error_rows() {
+    let Some(sshd) = sshd(&[]) else { return };
+    let via = format!("{} {{host}}", sshd.via());
+    let missing = attach(
+        &[
+            "--via",
+            &via,
+            "--hosts",
+            "web1",
+            "--remote-attach",
+            "/nonexistent/attach",
+            "1",
+            "-e",
+            "1",
+            "--json",
+        ],
+        "",
+    );
+    assert_eq!(missing.code, 2, "{missing:?}");
+    let message = &documents(&missing)[0]["error"]["message"];
+    assert!(
+        message
+            .as_str()
+            .unwrap()
+            .contains("is not installed there (exit 127 through ssh)"),
+        "{missing:?}"
+    );
+    // This test process runs no agent: the remote attach refuses it and says why.
+    let me = std::process::id().to_string();
+    let refused = attach(
+        &[
+            "--via",
+            &via,
+            "--hosts",
+            "web1",
+            "--remote-attach",
+            &remote(),
+            &me,
+            "-e",
+            "1",
+            "--json",
+        ],
+        "",
+    );
+    assert_eq!(refused.code, 2, "{refused:?}");
+    let document = &documents(&refused)[0];
+    assert_eq!(document["host"], "web1");
+    assert_eq!(document["error"]["kind"], "connect", "{refused:?}");
+    assert!(
+        document["error"]["message"].as_str().unwrap().contains(&me),
+        "{refused:?}"
+    );
+}
+
+#[test]
+fn a_worker_killed_during_fan_out_is_an_error_row() {
+    let Some(sshd) = sshd(&[]) else { return };
+    let workers = Named::start(2);
+    let doomed = &workers.workers[1];
+    // Stopped, it cannot answer: the remote attach waits with its FIFO published
+    // until the test kills the worker, so the kill lands mid-session every time.
+    doomed.signal(Signal::SIGSTOP);
+    let via = format!("{} {{host}}", sshd.via());
+    let mut child = Command::new(attach_bin())
+        .args([
+            "--via",
+            &via,
+            "--hosts",
+            "web1",
+            "--remote-attach",
+            &remote(),
+        ])
+        .args([
+            "--timeout",
+            "15",
+            "--all",
+            &workers.name,
+            "-e",
+            "counter",
+            "--json",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pipe = PathBuf::from(format!("/tmp/{}.pipe", doomed.pid));
+    let deadline = Instant::now() + WAIT;
+    while !pipe.exists() {
+        if let Ok(Some(status)) = child.try_wait() {
+            let mut stdout = String::new();
+            std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut stdout).unwrap();
+            panic!("the fan-out ended before the kill ({status}): {stdout}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the remote attach never reached the worker"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    doomed.signal(Signal::SIGKILL);
+    let status = wait_child(&mut child).expect("the fan-out finished");
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut stdout).unwrap();
+    assert_eq!(status.code(), Some(2), "{stdout}");
+    let run = Run {
+        code: 2,
+        stdout,
+        stderr: String::new(),
+    };
+    let all = documents(&run);
+    let row = |pid: u32| {
+        all.iter()
+            .find(|d| d["pid"] == pid)
+            .unwrap_or_else(|| panic!("{all:?}"))
+    };
+    assert_eq!(row(workers.workers[0].pid)["value"], 7);
+    assert_eq!(row(doomed.pid)["ok"], false);
+    assert_eq!(row(doomed.pid)["host"], "web1");
+}
+
+/// A directory whose `ssh` runs the real one with the test's ssh_config, for `--ssh`.
+struct SshOnPath(PathBuf);
+
+impl SshOnPath {
+    fn new(sshd: &Sshd) -> SshOnPath {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
+            "ssh-path-{}-{}",
+            std::process::id(),
+            unique()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let script = format!(
+            "#!/bin/sh\nexec /usr/bin/ssh -F '{}' \"$@\"\n",
+            sshd.ssh_config.display()
+        );
+        std::fs::write(dir.join("ssh"), script).unwrap();
+        std::fs::set_permissions(
+            dir.join("ssh"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+        SshOnPath(dir)
+    }
+
+    fn path_env(&self) -> String {
+        format!(
+            "{}:{}",
+            self.0.display(),
+            std::env::var("PATH").unwrap_or_default()
+        )
+    }
+}
+
+impl Drop for SshOnPath {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn ssh_preset_opens_the_remote_shell_with_completion() {
+    let Some(sshd) = sshd(&[]) else { return };
+    let on_path = SshOnPath::new(&sshd);
+    let worker = Worker::fixture(&[]);
+    let pid = worker.pid.to_string();
+    let path = on_path.path_env();
+    let remote = remote();
+    let mut pty = Pty::spawn(
+        &attach_bin(),
+        &["--ssh", "web1", "--remote-attach", &remote, &pid],
+        &[("PATH", &path)],
+    );
+    pty.expect("attached to pid");
+    pty.expect(")> ");
+    pty.send("guarded_l\t");
+    pty.expect("guarded_list");
+    pty.send(".len() * 1111\r");
+    pty.expect("3333");
+    pty.expect(")> ");
+    pty.send("\x04");
+    assert_eq!(pty.wait_exit().code(), Some(0));
+}
+
+#[test]
+fn pods_in_their_own_namespaces_are_reached_through_nsenter() {
+    let pods = [fixture_pod(), fixture_pod()];
+    let hosts = pods
+        .iter()
+        .map(|(_, pid)| pid.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    let remote = remote();
+    let run = attach(
+        &[
+            "--via",
+            "nsenter -t {host} -p -m --",
+            "--hosts",
+            &hosts,
+            "--remote-attach",
+            &remote,
+            "1",
+            "-e",
+            "pid() * 100 + counter",
+            "--json",
+        ],
+        "",
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let all = documents(&run);
+    assert_eq!(all.len(), 2, "{run:?}");
+    for (_, host_pid) in &pods {
+        let answer = for_host(&all, &host_pid.to_string());
+        assert_eq!(
+            answer[0]["value"], 107,
+            "each pod's agent sees itself as pid 1: {run:?}"
+        );
+    }
+}
+
+#[test]
+fn watch_over_several_pods_is_one_live_table() {
+    let pods = [fixture_pod(), fixture_pod()];
+    let hosts: Vec<String> = pods.iter().map(|(_, pid)| pid.to_string()).collect();
+    let mut child = Command::new(attach_bin())
+        .args([
+            "--via",
+            "nsenter -t {host} -p -m --",
+            "--hosts",
+            &hosts.join(","),
+            "--remote-attach",
+            &remote(),
+        ])
+        .args(["1", "--watch", "counter", "--interval", "100ms", "--json"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (sender, receiver) = mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = sender.send(line);
+        }
+    });
+    let mut seen: Vec<String> = Vec::new();
+    while !hosts.iter().all(|host| seen.contains(host)) {
+        let line = receiver
+            .recv_timeout(WAIT)
+            .expect("the watch printed in time");
+        let document: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(document["value"], 7, "{line}");
+        seen.push(document["host"].as_str().unwrap().to_owned());
+    }
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
+    let status = wait_child(&mut child).expect("the watch left after Ctrl-C");
+    assert_eq!(status.code(), Some(0));
+}
+
+/// What `kubectl debug --target` gives: the client shares the worker's pid namespace
+/// but has a mount namespace (and /tmp) of its own.
+#[test]
+fn a_client_sharing_only_the_pid_namespace_attaches_by_pid() {
+    let worker = Worker::fixture(&[]);
+    let script = format!(
+        "mount -t tmpfs tmpfs /tmp && exec '{}' {} -e 'counter * 3'",
+        attach_bin().display(),
+        worker.pid
+    );
+    let run = Command::new("unshare")
+        .args(["--mount", "sh", "-c", &script])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(0), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&run.stdout).trim(), "21");
+    assert!(
+        worker.leftover_fifos().is_empty(),
+        "{:?}",
+        worker.leftover_fifos()
+    );
+}
