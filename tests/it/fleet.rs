@@ -117,6 +117,34 @@ fn ssh_fan_out_is_one_table_with_a_row_per_host_and_worker() {
     assert_eq!(down[0]["error"]["kind"], "transport", "{run:?}");
 }
 
+/// ssh hands the remote shell one line: every word must arrive as it was typed.
+#[test]
+fn remote_words_survive_the_remote_shell() {
+    let Some(sshd) = sshd(&[]) else { return };
+    let worker = Worker::fixture(&[]);
+    let via = format!("{} {{host}}", sshd.via());
+    let text = "it's $HOME `id`; x \\ \"q\" | *";
+    let expr = serde_json::to_string(text).unwrap();
+    let pid = worker.pid.to_string();
+    let run = attach(
+        &[
+            "--via",
+            &via,
+            "--hosts",
+            "web1",
+            "--remote-attach",
+            &remote(),
+            &pid,
+            "-e",
+            &expr,
+            "--json",
+        ],
+        "",
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(documents(&run)[0]["value"], text, "{run:?}");
+}
+
 #[test]
 fn a_missing_remote_binary_and_a_refused_attach_are_error_rows() {
     let Some(sshd) = sshd(&[]) else { return };
