@@ -3,7 +3,7 @@
 # so every ratio in it was measured side by side. Not part of the tests.
 #
 # Installs what the comparisons need when it is missing (Debian packages: jattach,
-# wrk, a headless JDK), then runs `cargo bench -p attach-bench --bench suite`.
+# wrk, a headless JDK, openssh-server for the fan-out through ssh), then runs `cargo bench -p attach-bench --bench suite`.
 # Run it on an otherwise idle machine: the numbers are wall-clock times.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +12,7 @@ need=()
 command -v jattach >/dev/null || need+=(jattach)
 command -v wrk >/dev/null || need+=(wrk)
 command -v javac >/dev/null || need+=(default-jdk-headless)
+[ -x /usr/sbin/sshd ] || need+=(openssh-server openssh-client)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing ${need[*]} for the comparisons" >&2
   apt-get update -qq

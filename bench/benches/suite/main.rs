@@ -4,9 +4,11 @@
 //! median and p99 of many runs, the target, and the ratio, all taken in this one run.
 //! Sections: the request guard, in-session round trips and agent CPU per query, the
 //! one-shot wall time next to `sh -c :` and jattach, host impact under a wrk load,
-//! the idle cost of an installed agent, and scaling.
+//! the idle cost of an installed agent, scaling, and fan-out over many targets
+//! through ssh.
 
 mod fanout;
+mod fleet;
 mod guard;
 mod host_impact;
 mod one_shot;
@@ -38,6 +40,9 @@ fn main() {
     if wanted("scaling") {
         round_trip::scaling();
         fanout::run();
+    }
+    if wanted("fleet") {
+        fleet::run();
     }
 }
 
