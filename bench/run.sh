@@ -3,7 +3,8 @@
 # so every ratio in it was measured side by side. Not part of the tests.
 #
 # Installs what the comparisons need when it is missing (Debian packages: jattach,
-# wrk, a headless JDK, openssh-server for the fan-out through ssh), then runs `cargo bench -p attach-bench --bench suite`.
+# wrk, a headless JDK, openssh-server for the fan-out through ssh), then runs
+# `cargo bench -p attach-bench --bench suite`.
 # Run it on an otherwise idle machine: the numbers are wall-clock times.
 set -euo pipefail
 cd "$(dirname "$0")/.."
