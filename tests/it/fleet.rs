@@ -332,27 +332,20 @@ fn ssh_preset_opens_the_remote_shell_with_completion() {
 #[test]
 fn pods_in_their_own_namespaces_are_reached_through_nsenter() {
     let pods = [fixture_pod(), fixture_pod()];
-    let hosts = pods
-        .iter()
-        .map(|(_, pid)| pid.to_string())
-        .collect::<Vec<_>>()
-        .join(",");
+    // The pod list comes on stdin, one per line, as from `kubectl get pods -o name`.
+    let hosts: String = pods.iter().map(|(_, pid)| format!("{pid}\n")).collect();
     let remote = remote();
-    let run = attach(
-        &[
-            "--via",
-            "nsenter -t {host} -p -m --",
-            "--hosts",
-            &hosts,
-            "--remote-attach",
-            &remote,
-            "1",
-            "-e",
-            "pid() * 100 + counter",
-            "--json",
-        ],
-        "",
-    );
+    let via = ["--via", "nsenter -t {host} -p -m --", "--hosts", "-"];
+    let mut args = via.to_vec();
+    args.extend([
+        "--remote-attach",
+        &remote,
+        "1",
+        "-e",
+        "pid() * 100 + counter",
+        "--json",
+    ]);
+    let run = attach(&args, &hosts);
     assert_eq!(run.code, 0, "{run:?}");
     let all = documents(&run);
     assert_eq!(all.len(), 2, "{run:?}");
@@ -363,21 +356,40 @@ fn pods_in_their_own_namespaces_are_reached_through_nsenter() {
             "each pod's agent sees itself as pid 1: {run:?}"
         );
     }
+    let mut list = via.to_vec();
+    list.extend(["--remote-attach", &remote, "--list"]);
+    let table = attach(&list, &hosts);
+    assert_eq!(table.code, 0, "{table:?}");
+    for (_, host_pid) in &pods {
+        assert!(
+            table
+                .stdout
+                .lines()
+                .any(|l| l.starts_with(&format!("{host_pid} ")) && l.contains(" 1 ")),
+            "every pod lists its worker as pid 1: {table:?}"
+        );
+    }
 }
 
 #[test]
 fn watch_over_several_pods_is_one_live_table() {
     let pods = [fixture_pod(), fixture_pod()];
     let hosts: Vec<String> = pods.iter().map(|(_, pid)| pid.to_string()).collect();
+    let file = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "pods-{}-{}",
+        std::process::id(),
+        unique()
+    ));
+    std::fs::write(&file, format!("# the pods\n{}\n", hosts.join("\n"))).unwrap();
     let mut child = Command::new(attach_bin())
         .args([
             "--via",
             "nsenter -t {host} -p -m --",
-            "--hosts",
-            &hosts.join(","),
             "--remote-attach",
             &remote(),
         ])
+        .arg("--hosts")
+        .arg(format!("@{}", file.display()))
         .args(["1", "--watch", "counter", "--interval", "100ms", "--json"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -401,6 +413,7 @@ fn watch_over_several_pods_is_one_live_table() {
     }
     kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
     let status = wait_child(&mut child).expect("the watch left after Ctrl-C");
+    let _ = std::fs::remove_file(file);
     assert_eq!(status.code(), Some(0));
 }
 

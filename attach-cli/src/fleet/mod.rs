@@ -155,8 +155,16 @@ impl Fleet {
         if args.json {
             documents.iter().for_each(|document| json::print(document));
         } else {
-            let rows: Vec<serde_json::Value> =
-                documents.iter().map(|d| rows::table_row(d)).collect();
+            let rows: Vec<serde_json::Value> = self
+                .hosts
+                .iter()
+                .zip(&answers)
+                .flat_map(|(host, answer)| match answer.as_slice() {
+                    // Only `--list` answers with nothing: no agent runs there.
+                    [] => vec![serde_json::json!({"host": host, "name": "(no agent here)"})],
+                    documents => documents.iter().map(rows::table_row).collect(),
+                })
+                .collect();
             println!("{}", render::table(&rows).unwrap_or_default());
         }
         let worst = documents.iter().map(|d| rows::severity(d)).max();

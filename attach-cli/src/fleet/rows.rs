@@ -80,9 +80,6 @@ pub fn documents(host: &str, finished: &Finished, reach: &Reach, listing: bool) 
         End::Exited(_) => None,
     };
     documents.extend(why.map(|why| failure(host, &why)));
-    if listing && documents.is_empty() {
-        documents.push(json!({"host": host, "name": "(no process here runs an agent)"}));
-    }
     documents
 }
 
