@@ -36,7 +36,9 @@ pub enum ConnectError {
     Timeout { pid: u32, after: Duration },
     #[error(
         "process {pid} runs in another mount namespace (a container) and its /tmp is out of reach: {reason}. \
-         Run attach as root on the host, or run attach inside the container"
+         The kernel opens /proc/{pid}/root only to the worker's own uid or to CAP_SYS_PTRACE: run attach \
+         as that uid or as root on the host, or inside the container (`kubectl debug`: run as the \
+         worker's uid, or add CAP_SYS_PTRACE with --profile=general; see docs/FLEET.md)"
     )]
     Namespace { pid: u32, reason: String },
     #[error("process {pid} exited")]

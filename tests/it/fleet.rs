@@ -417,27 +417,63 @@ fn watch_over_several_pods_is_one_live_table() {
     assert_eq!(status.code(), Some(0));
 }
 
-/// What `kubectl debug --target` gives: the client shares the worker's pid namespace
-/// but has a mount namespace (and /tmp) of its own.
-#[test]
-fn a_client_sharing_only_the_pid_namespace_attaches_by_pid() {
-    let worker = Worker::fixture(&[]);
+/// As uid 65534 (nobody), with no capabilities.
+const AS_NOBODY: [&str; 4] = ["--reuid=65534", "--regid=65534", "--clear-groups", "--"];
+
+/// Runs attach in a mount namespace (and /tmp) of its own, in our pid namespace: what
+/// `kubectl debug --target` gives; through `setpriv ARGS` when `setpriv` is not empty.
+fn attach_from_own_mount_namespace(pid: u32, setpriv: &[&str]) -> (i32, String, String) {
+    let drop = if setpriv.is_empty() {
+        String::new()
+    } else {
+        format!("setpriv {}", setpriv.join(" "))
+    };
     let script = format!(
-        "mount -t tmpfs tmpfs /tmp && exec '{}' {} -e 'counter * 3'",
-        attach_bin().display(),
-        worker.pid
+        "mount -t tmpfs tmpfs /tmp && exec {drop} '{}' {pid} -e 'counter * 3'",
+        attach_bin().display()
     );
     let run = Command::new("unshare")
         .args(["--mount", "sh", "-c", &script])
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert_eq!(run.status.code(), Some(0), "{stderr}");
-    assert_eq!(String::from_utf8_lossy(&run.stdout).trim(), "21");
+    (
+        run.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&run.stdout).trim().to_owned(),
+        String::from_utf8_lossy(&run.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_client_sharing_only_the_pid_namespace_attaches_by_pid() {
+    let worker = Worker::fixture(&[]);
+    let (code, stdout, stderr) = attach_from_own_mount_namespace(worker.pid, &[]);
+    assert_eq!((code, stdout.as_str()), (0, "21"), "{stderr}");
     assert!(
         worker.leftover_fifos().is_empty(),
         "{:?}",
         worker.leftover_fifos()
+    );
+}
+
+/// The same client under the `restricted` Pod Security level: the worker's own uid,
+/// not root, no capabilities (so no CAP_SYS_PTRACE): still allowed, as docs/FLEET.md says.
+#[test]
+fn a_client_sharing_only_the_pid_namespace_needs_only_the_workers_uid() {
+    let mut args = AS_NOBODY.to_vec();
+    args.push(env!("CARGO_BIN_EXE_fixture-worker"));
+    let worker = Worker::start("setpriv".into(), &args);
+    assert_eq!(worker.first_line, "ready");
+    let (code, stdout, stderr) = attach_from_own_mount_namespace(worker.pid, &AS_NOBODY);
+    assert_eq!((code, stdout.as_str()), (0, "21"), "{stderr}");
+    assert!(worker.leftover_fifos().is_empty());
+    // Root without CAP_SYS_PTRACE (a debug container's default) is kept out by the
+    // kernel, and told what would let it in.
+    let no_ptrace = ["--bounding-set=-sys_ptrace", "--"];
+    let (code, _, stderr) = attach_from_own_mount_namespace(worker.pid, &no_ptrace);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("CAP_SYS_PTRACE") && stderr.contains("worker's uid"),
+        "{stderr}"
     );
 }
