@@ -36,6 +36,14 @@ fn remote() -> String {
     attach_bin().display().to_string()
 }
 
+/// `attach --via 'ssh -F <config> {host}' --hosts HOSTS --remote-attach REMOTE REST...`.
+fn over_ssh(sshd: &Sshd, hosts: &str, remote: &str, rest: &[&str]) -> Run {
+    let via = format!("{} {{host}}", sshd.via());
+    let mut args = vec!["--via", &via, "--hosts", hosts, "--remote-attach", remote];
+    args.extend_from_slice(rest);
+    attach(&args, "")
+}
+
 fn documents(run: &Run) -> Vec<Value> {
     run.stdout
         .lines()
@@ -122,25 +130,10 @@ fn ssh_fan_out_is_one_table_with_a_row_per_host_and_worker() {
 fn remote_words_survive_the_remote_shell() {
     let Some(sshd) = sshd(&[]) else { return };
     let worker = Worker::fixture(&[]);
-    let via = format!("{} {{host}}", sshd.via());
     let text = "it's $HOME `id`; x \\ \"q\" | *";
     let expr = serde_json::to_string(text).unwrap();
     let pid = worker.pid.to_string();
-    let run = attach(
-        &[
-            "--via",
-            &via,
-            "--hosts",
-            "web1",
-            "--remote-attach",
-            &remote(),
-            &pid,
-            "-e",
-            &expr,
-            "--json",
-        ],
-        "",
-    );
+    let run = over_ssh(&sshd, "web1", &remote(), &[&pid, "-e", &expr, "--json"]);
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(documents(&run)[0]["value"], text, "{run:?}");
 }
@@ -148,21 +141,11 @@ fn remote_words_survive_the_remote_shell() {
 #[test]
 fn a_missing_remote_binary_and_a_refused_attach_are_error_rows() {
     let Some(sshd) = sshd(&[]) else { return };
-    let via = format!("{} {{host}}", sshd.via());
-    let missing = attach(
-        &[
-            "--via",
-            &via,
-            "--hosts",
-            "web1",
-            "--remote-attach",
-            "/nonexistent/attach",
-            "1",
-            "-e",
-            "1",
-            "--json",
-        ],
-        "",
+    let missing = over_ssh(
+        &sshd,
+        "web1",
+        "/nonexistent/attach",
+        &["1", "-e", "1", "--json"],
     );
     assert_eq!(missing.code, 2, "{missing:?}");
     let message = &documents(&missing)[0]["error"]["message"];
@@ -175,21 +158,7 @@ fn a_missing_remote_binary_and_a_refused_attach_are_error_rows() {
     );
     // This test process runs no agent: the remote attach refuses it and says why.
     let me = std::process::id().to_string();
-    let refused = attach(
-        &[
-            "--via",
-            &via,
-            "--hosts",
-            "web1",
-            "--remote-attach",
-            &remote(),
-            &me,
-            "-e",
-            "1",
-            "--json",
-        ],
-        "",
-    );
+    let refused = over_ssh(&sshd, "web1", &remote(), &[&me, "-e", "1", "--json"]);
     assert_eq!(refused.code, 2, "{refused:?}");
     let document = &documents(&refused)[0];
     assert_eq!(document["host"], "web1");

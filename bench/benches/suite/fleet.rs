@@ -6,7 +6,7 @@
 //! `nsenter`, so that no two targets share a worker. Needs root, sshd and nsenter.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use attach_examples::sshd::Sshd;
@@ -14,7 +14,7 @@ use attach_examples::{pod, workspace_bin::workspace_bin};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use crate::{show, start, stop, time_each, Stats};
+use crate::{run_quietly, show, start, stop, time_each, Stats};
 
 pub fn run() {
     println!("## 8. Fan-out through ssh\n");
@@ -51,7 +51,7 @@ pub fn run() {
         let list = hosts.join(",");
         let runs = if count == 32 { 5 } else { 10 };
         let parallel = Stats::of(&time_each(runs, || {
-            quietly(
+            run_quietly(
                 Command::new(&attach)
                     .args(["--via", &template, "--hosts", &list, "--parallel", "32"])
                     .args(["--remote-attach", &attach, "1", "-e", "1+1"]),
@@ -59,7 +59,7 @@ pub fn run() {
         }));
         let sequential = Stats::of(&time_each(runs, || {
             for host in &hosts {
-                quietly(
+                run_quietly(
                     Command::new("ssh")
                         .args(["-F", &sshd.ssh_config.display().to_string(), "bench"])
                         .args(["nsenter", "-t", host, "-p", "-m", "--"])
@@ -81,13 +81,4 @@ pub fn run() {
         let _ = kill(Pid::from_raw(pid.parse().expect("a pid")), Signal::SIGKILL);
         stop(holder);
     }
-}
-
-fn quietly(command: &mut Command) {
-    let status = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .status()
-        .expect("run the command");
-    assert!(status.success(), "{command:?} failed: {status}");
 }

@@ -114,6 +114,17 @@ pub fn start(program: &Path, args: &[&str], env: &[(&str, &str)]) -> (Child, Str
     (child, first)
 }
 
+/// Runs `command` to its end with no input and no output; it must succeed.
+pub fn run_quietly(command: &mut Command) {
+    let status = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("run");
+    assert!(status.success(), "{command:?} failed");
+}
+
 /// Stops a started process.
 pub fn stop(mut child: Child) {
     let _ = child.kill();

@@ -2,23 +2,14 @@
 //! (the floor of starting any process) and jattach asking an idle JVM for `VM.uptime`.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use attach_examples::workspace_bin::workspace_bin;
 
-use crate::{show, start, stop, time_each, verdict, Stats};
+use crate::{run_quietly, show, start, stop, time_each, verdict, Stats};
 
 const RUNS: usize = 300;
-
-fn run_quietly(command: &mut Command) {
-    let status = command
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("run");
-    assert!(status.success(), "{command:?} failed");
-}
 
 fn on_path(program: &str) -> bool {
     std::env::var_os("PATH")
