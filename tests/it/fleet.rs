@@ -18,7 +18,7 @@ use serde_json::Value;
 use crate::support::named::Named;
 use crate::support::pod::fixture_pod;
 use crate::support::pty::Pty;
-use crate::support::{attach, attach_bin, unique, wait_child, Run, Worker, WAIT};
+use crate::support::{attach, attach_bin, eval, unique, wait_child, Run, Worker, WAIT};
 
 /// The test's sshd. Without sshd the test fails in CI (which installs it) and, only
 /// when `ATTACH_TESTS_ALLOW_NO_SSHD` is set, skips with a loud message.
@@ -176,6 +176,9 @@ fn a_worker_killed_during_fan_out_is_an_error_row() {
     let doomed = &workers.workers[1];
     // Stopped, it cannot answer: the remote attach waits with its FIFO published
     // until the test kills the worker, so the kill lands mid-session every time.
+    // The agent thread names itself after `ready`: one command first proves that
+    // discovery can see it before the worker is frozen.
+    assert_eq!(eval(doomed.pid, "1").code, 0);
     doomed.signal(Signal::SIGSTOP);
     let via = format!("{} {{host}}", sshd.via());
     let mut child = Command::new(attach_bin())

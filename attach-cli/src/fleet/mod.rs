@@ -98,37 +98,36 @@ impl Fleet {
             );
         }
         let target = args.target.as_deref().expect("clap requires a target");
-        let mut remote = self.remote_prefix(args);
+        // Every value rides in the same word as its flag and the target comes after
+        // `--`, so an expression or a name that starts with `-` stays what it is.
+        let mut remote = vec![
+            self.remote.clone(),
+            format!("--timeout={}", args.timeout.as_secs_f64()),
+        ];
+        remote.extend(args.signal.map(|signal| format!("--signal={signal}")));
         if args.all {
             remote.push("--all".into());
         }
-        remote.push(target.into());
+        let with_target = |mut remote: Vec<String>| {
+            remote.extend(["--".into(), target.into()]);
+            remote
+        };
         if let Some(expr) = &args.watch {
-            let interval = format!("{}ms", args.interval.as_millis());
-            remote.extend(["--json", "--interval", &interval, "--watch", expr].map(String::from));
-            return live::run(self, &remote, expr, args);
+            remote.extend([
+                "--json".into(),
+                format!("--interval={}ms", args.interval.as_millis()),
+                format!("--watch={expr}"),
+            ]);
+            return live::run(self, &with_target(remote), expr, args);
         }
         if let Some(line) = args.one_shot() {
-            remote.extend(["--json".into(), "-e".into(), line]);
-            return self.fan_out(&remote, args);
+            remote.extend(["--json".into(), format!("--eval={line}")]);
+            return self.fan_out(&with_target(remote), args);
         }
         if args.all {
             bail!("--all needs a command: attach --all {target} -e '<expr>'");
         }
-        self.interactive(&remote)
-    }
-
-    /// `attach --timeout T [--signal S]` as run on the far side.
-    fn remote_prefix(&self, args: &Args) -> Vec<String> {
-        let mut remote = vec![
-            self.remote.clone(),
-            "--timeout".into(),
-            args.timeout.as_secs_f64().to_string(),
-        ];
-        if let Some(signal) = args.signal {
-            remote.extend(["--signal".into(), signal.to_string()]);
-        }
-        remote
+        self.interactive(&with_target(remote))
     }
 
     fn reach(&self) -> rows::Reach<'_> {
