@@ -238,52 +238,61 @@ fn a_worker_killed_during_fan_out_is_an_error_row() {
     assert_eq!(row(doomed.pid)["host"], "web1");
 }
 
-/// A directory whose `ssh` runs the real one with the test's ssh_config, for `--ssh`.
-struct SshOnPath(PathBuf);
+/// A directory of this test's own, removed on drop.
+struct Scratch(PathBuf);
 
-impl SshOnPath {
-    fn new(sshd: &Sshd) -> SshOnPath {
+impl Scratch {
+    fn new(label: &str) -> Scratch {
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
-            "ssh-path-{}-{}",
+            "{label}-{}-{}",
             std::process::id(),
             unique()
         ));
         std::fs::create_dir_all(&dir).unwrap();
-        let script = format!(
-            "#!/bin/sh\nexec /usr/bin/ssh -F '{}' \"$@\"\n",
-            sshd.ssh_config.display()
-        );
-        std::fs::write(dir.join("ssh"), script).unwrap();
-        std::fs::set_permissions(
-            dir.join("ssh"),
-            std::os::unix::fs::PermissionsExt::from_mode(0o755),
-        )
-        .unwrap();
-        SshOnPath(dir)
+        Scratch(dir)
     }
 
-    fn path_env(&self) -> String {
-        format!(
-            "{}:{}",
-            self.0.display(),
-            std::env::var("PATH").unwrap_or_default()
-        )
+    fn file(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+
+    /// An executable shell script `name` holding `body`.
+    fn script(&self, name: &str, body: &str) -> PathBuf {
+        let path = self.file(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        path
     }
 }
 
-impl Drop for SshOnPath {
+impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
+/// A `PATH` whose `ssh` runs the real one with the test's ssh_config, for `--ssh`.
+fn ssh_on_path(sshd: &Sshd, scratch: &Scratch) -> String {
+    let body = format!(
+        "exec /usr/bin/ssh -F '{}' \"$@\"",
+        sshd.ssh_config.display()
+    );
+    scratch.script("ssh", &body);
+    format!(
+        "{}:{}",
+        scratch.0.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
 #[test]
 fn ssh_preset_opens_the_remote_shell_with_completion() {
     let Some(sshd) = sshd(&[]) else { return };
-    let on_path = SshOnPath::new(&sshd);
+    let scratch = Scratch::new("ssh-path");
     let worker = Worker::fixture(&[]);
     let pid = worker.pid.to_string();
-    let path = on_path.path_env();
+    let path = ssh_on_path(&sshd, &scratch);
     let remote = remote();
     let mut pty = Pty::spawn(
         &attach_bin(),
@@ -347,11 +356,8 @@ fn pods_in_their_own_namespaces_are_reached_through_nsenter() {
 fn watch_over_several_pods_is_one_live_table() {
     let pods = [fixture_pod(), fixture_pod()];
     let hosts: Vec<String> = pods.iter().map(|(_, pid)| pid.to_string()).collect();
-    let file = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
-        "pods-{}-{}",
-        std::process::id(),
-        unique()
-    ));
+    let scratch = Scratch::new("pods");
+    let file = scratch.file("pods");
     std::fs::write(&file, format!("# the pods\n{}\n", hosts.join("\n"))).unwrap();
     let mut child = Command::new(attach_bin())
         .args([
@@ -385,7 +391,6 @@ fn watch_over_several_pods_is_one_live_table() {
     }
     kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
     let status = wait_child(&mut child).expect("the watch left after Ctrl-C");
-    let _ = std::fs::remove_file(file);
     assert_eq!(status.code(), Some(0));
 }
 
@@ -447,5 +452,79 @@ fn a_client_sharing_only_the_pid_namespace_needs_only_the_workers_uid() {
     assert!(
         stderr.contains("CAP_SYS_PTRACE") && stderr.contains("worker's uid"),
         "{stderr}"
+    );
+}
+
+/// A transport that never answers, and forks: at --host-timeout the whole process
+/// group goes, grandchild included, and the host is an error row.
+#[test]
+fn a_silent_host_is_stopped_at_the_host_timeout() {
+    let scratch = Scratch::new("silent");
+    let file = scratch.file("sleeper");
+    let via = format!(
+        "sh -c 'sleep 600 & echo $! > {}; wait' {{host}}",
+        file.display()
+    );
+    let run = attach(
+        &[
+            "--via",
+            &via,
+            "--hosts",
+            "stuck",
+            "--host-timeout",
+            "1",
+            "1",
+            "-e",
+            "1",
+            "--json",
+        ],
+        "",
+    );
+    assert_eq!(run.code, 2, "{run:?}");
+    let message = documents(&run)[0]["error"]["message"].to_string();
+    assert!(message.contains("no answer within 1s"), "{run:?}");
+    let sleeper = std::fs::read_to_string(&file).unwrap();
+    let deadline = Instant::now() + WAIT;
+    while PathBuf::from(format!("/proc/{}", sleeper.trim())).exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the transport's child outlived it"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A remote attach that speaks another wire protocol is named on stderr and in a note.
+#[test]
+fn another_remote_protocol_is_reported() {
+    let scratch = Scratch::new("future");
+    let future = scratch.script(
+        "attach",
+        r#"echo '{"pid":1,"ok":true,"value":5,"attach_protocol":99}'"#,
+    );
+    let remote = future.display().to_string();
+    let run = attach(
+        &[
+            "--via",
+            "env HOST={host}",
+            "--hosts",
+            "next",
+            "--remote-attach",
+            &remote,
+            "1",
+            "-e",
+            "1",
+        ],
+        "",
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("next: remote attach speaks wire protocol v99"),
+        "{run:?}"
+    );
+    assert!(
+        run.stdout.contains("note") && run.stdout.contains("v99"),
+        "{run:?}"
     );
 }
