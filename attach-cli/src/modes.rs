@@ -9,9 +9,9 @@ use attach_cli::discover::{self, AgentProcess};
 use attach_cli::output::{self, OutputClosed};
 use attach_cli::{fanout, json, render, split_print, ConnectOptions, Outcome, Session};
 
+use crate::fleet::Fleet;
 use crate::input::InputLines;
 use crate::liveness::ExitWatch;
-use crate::fleet::Fleet;
 use crate::watch::Watch;
 use crate::{shell, Args};
 

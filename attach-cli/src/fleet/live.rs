@@ -4,7 +4,8 @@
 //! documents stream back line by line; every interval the latest value of each
 //! (host, pid) is drawn. A transport that ends, or stays silent for longer than
 //! `--host-timeout`, turns its host into an error row and is killed; Ctrl-C kills
-//! them all and leaves with status 0, as a local watch does.
+//! them all and leaves with status 0, as a local watch does. Every transport is
+//! killed when its `Stream` is dropped, however the watch ends.
 
 use std::collections::BTreeMap;
 use std::process::{Child, ExitCode, ExitStatus};
@@ -78,7 +79,7 @@ pub fn run(fleet: &Fleet, remote: &[String], expr: &str, args: &Args) -> anyhow:
                     };
                     for document in rows::documents(host, &finished, &fleet.reach(), false) {
                         if watch.as_json {
-                            json::print(&document);
+                            json::print(&document)?;
                         }
                         stream.latest.insert(document["pid"].to_string(), document);
                     }
@@ -98,21 +99,19 @@ pub fn run(fleet: &Fleet, remote: &[String], expr: &str, args: &Args) -> anyhow:
             }
         }
         if interrupt::requested() {
-            streams.iter_mut().for_each(Stream::stop);
             return Ok(ExitCode::SUCCESS);
         }
         let documents: Vec<&Value> = streams.iter().flat_map(|s| s.latest.values()).collect();
         if !watch.as_json {
             let rows: Vec<Value> = documents.iter().map(|d| rows::table_row(d)).collect();
             let title = format!("attach --watch {expr:?} on {} hosts", fleet.hosts.len());
-            watch.draw(&title, &render::table(&rows).unwrap_or_default());
+            watch.draw(&title, &render::table(&rows).unwrap_or_default())?;
         }
         if streams.iter().all(|stream| stream.child.is_none()) {
             let worst = documents.iter().map(|d| rows::severity(d)).max();
             return Ok(ExitCode::from(worst.unwrap_or(2)));
         }
-        if !watch.pause() {
-            streams.iter_mut().for_each(Stream::stop);
+        if !watch.pause()? {
             return Ok(ExitCode::SUCCESS);
         }
     }
@@ -145,5 +144,12 @@ impl Stream {
         if let Some(mut running) = self.child.take() {
             child::stop(&mut running);
         }
+    }
+}
+
+/// However the watch ends (Ctrl-C, a closed stdout, an error), no transport outlives it.
+impl Drop for Stream {
+    fn drop(&mut self) {
+        self.stop();
     }
 }

@@ -20,7 +20,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use attach_cli::{interrupt, json, render};
+use attach_cli::{interrupt, json, output, render};
 
 use crate::Args;
 use transport::Transport;
@@ -152,7 +152,9 @@ impl Fleet {
         let documents: Vec<&serde_json::Value> = answers.iter().flatten().collect();
         warn_about_protocols(&documents);
         if args.json {
-            documents.iter().for_each(|document| json::print(document));
+            for document in &documents {
+                json::print(document)?;
+            }
         } else {
             let rows: Vec<serde_json::Value> = self
                 .hosts
@@ -164,7 +166,7 @@ impl Fleet {
                     documents => documents.iter().map(rows::table_row).collect(),
                 })
                 .collect();
-            println!("{}", render::table(&rows).unwrap_or_default());
+            output::line(&render::table(&rows).unwrap_or_default())?;
         }
         let worst = documents.iter().map(|d| rows::severity(d)).max();
         Ok(ExitCode::from(worst.unwrap_or(0)))

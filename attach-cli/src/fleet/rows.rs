@@ -4,8 +4,8 @@
 //! The remote side always runs `attach --json`, so a host's answer is its documents;
 //! when there are none, the transport's exit status says why (127: no `attach` there,
 //! 255 from ssh: host unreachable). Every failure becomes a document of its own, so
-//! one bad host never hides the others. Nothing a remote printed reaches the terminal
-//! unescaped.
+//! one bad host never hides the others. Text from the far side is escaped where it is
+//! shown (`render`, `json`), never here.
 
 use attach_cli::{render, Outcome};
 use attach_protocol::{ErrorKind, PROTOCOL_VERSION};
@@ -38,8 +38,7 @@ pub fn documents(host: &str, finished: &Finished, reach: &Reach, listing: bool) 
                 host,
                 &format!(
                     "{} printed something that is not attach's JSON: {:?}; is it the attach binary?",
-                    reach.remote,
-                    printable(line)
+                    reach.remote, line
                 ),
             ),
         });
@@ -132,7 +131,7 @@ pub fn table_row(document: &Value) -> Value {
         json!({
             "host": document["host"],
             "pid": document["pid"],
-            "result": printable(&result_cell(document)),
+            "result": result_cell(document),
         })
     };
     if let Some(note) = protocol_note(document) {
@@ -165,28 +164,14 @@ fn result_cell(document: &Value) -> String {
     }
 }
 
-/// `: <last stderr line>`, escaped, or nothing.
+/// `: <last stderr line>`, or nothing.
 fn last_line(stderr: &str) -> String {
     stderr
         .lines()
         .rev()
         .find(|line| !line.trim().is_empty())
-        .map(|line| format!(": {}", printable(line.trim())))
+        .map(|line| format!(": {}", line.trim()))
         .unwrap_or_default()
-}
-
-/// `text` with control characters escaped, safe to show on a terminal.
-fn printable(text: &str) -> String {
-    text.chars()
-        .flat_map(|c| {
-            let escaped: Vec<char> = if c.is_control() {
-                c.escape_default().collect()
-            } else {
-                vec![c]
-            };
-            escaped
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -212,7 +197,11 @@ mod tests {
     fn rows_escape_what_the_remote_printed() {
         let document = json!({"host": "h", "pid": 1, "ok": true, "value": "a\u{1b}[2Jb",
             "attach_protocol": PROTOCOL_VERSION});
-        assert_eq!(table_row(&document)["result"], "a\\u{1b}[2Jb");
+        let table = render::table(&[table_row(&document)]).unwrap();
+        assert!(
+            table.contains("a\\x1b[2Jb") && !table.contains('\u{1b}'),
+            "{table}"
+        );
         assert!(table_row(&document).get("note").is_none());
     }
 
