@@ -18,7 +18,8 @@ use serde_json::Value;
 use crate::support::named::Named;
 use crate::support::pod::fixture_pod;
 use crate::support::pty::Pty;
-use crate::support::{attach, attach_bin, eval, unique, wait_child, Run, Worker, WAIT};
+use crate::support::tempdir::TempDir;
+use crate::support::{attach, attach_bin, eval, run_bounded, wait_child, Run, Worker, WAIT};
 
 /// The test's sshd. Without sshd the test fails in CI (which installs it) and, only
 /// when `ATTACH_TESTS_ALLOW_NO_SSHD` is set, skips with a loud message.
@@ -238,61 +239,40 @@ fn a_worker_killed_during_fan_out_is_an_error_row() {
     assert_eq!(row(doomed.pid)["host"], "web1");
 }
 
-/// A directory of this test's own, removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(label: &str) -> Scratch {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
-            "{label}-{}-{}",
-            std::process::id(),
-            unique()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-
-    fn file(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-
-    /// An executable shell script `name` holding `body`.
-    fn script(&self, name: &str, body: &str) -> PathBuf {
-        let path = self.file(name);
-        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-            .unwrap();
-        path
-    }
+/// An executable shell script `name` in `dir`, holding `body`.
+fn script(dir: &TempDir, name: &str, body: &str) -> PathBuf {
+    let path = dir.path().join(name);
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    path
 }
 
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// `PATH` with `dir` first.
+fn path_with(dir: &TempDir) -> String {
+    format!(
+        "{}:{}",
+        dir.env(),
+        std::env::var("PATH").unwrap_or_default()
+    )
 }
 
 /// A `PATH` whose `ssh` runs the real one with the test's ssh_config, for `--ssh`.
-fn ssh_on_path(sshd: &Sshd, scratch: &Scratch) -> String {
+fn ssh_on_path(sshd: &Sshd, dir: &TempDir) -> String {
     let body = format!(
         "exec /usr/bin/ssh -F '{}' \"$@\"",
         sshd.ssh_config.display()
     );
-    scratch.script("ssh", &body);
-    format!(
-        "{}:{}",
-        scratch.0.display(),
-        std::env::var("PATH").unwrap_or_default()
-    )
+    script(dir, "ssh", &body);
+    path_with(dir)
 }
 
 #[test]
 fn ssh_preset_opens_the_remote_shell_with_completion() {
     let Some(sshd) = sshd(&[]) else { return };
-    let scratch = Scratch::new("ssh-path");
+    let dir = TempDir::new("ssh-path");
     let worker = Worker::fixture(&[]);
     let pid = worker.pid.to_string();
-    let path = ssh_on_path(&sshd, &scratch);
+    let path = ssh_on_path(&sshd, &dir);
     let remote = remote();
     let mut pty = Pty::spawn(
         &attach_bin(),
@@ -356,8 +336,8 @@ fn pods_in_their_own_namespaces_are_reached_through_nsenter() {
 fn watch_over_several_pods_is_one_live_table() {
     let pods = [fixture_pod(), fixture_pod()];
     let hosts: Vec<String> = pods.iter().map(|(_, pid)| pid.to_string()).collect();
-    let scratch = Scratch::new("pods");
-    let file = scratch.file("pods");
+    let dir = TempDir::new("pods");
+    let file = dir.path().join("pods");
     std::fs::write(&file, format!("# the pods\n{}\n", hosts.join("\n"))).unwrap();
     let mut child = Command::new(attach_bin())
         .args([
@@ -399,7 +379,7 @@ const AS_NOBODY: [&str; 4] = ["--reuid=65534", "--regid=65534", "--clear-groups"
 
 /// Runs attach in a mount namespace (and /tmp) of its own, in our pid namespace: what
 /// `kubectl debug --target` gives; through `setpriv ARGS` when `setpriv` is not empty.
-fn attach_from_own_mount_namespace(pid: u32, setpriv: &[&str]) -> (i32, String, String) {
+fn attach_from_own_mount_namespace(pid: u32, setpriv: &[&str]) -> Run {
     let drop = if setpriv.is_empty() {
         String::new()
     } else {
@@ -409,23 +389,16 @@ fn attach_from_own_mount_namespace(pid: u32, setpriv: &[&str]) -> (i32, String, 
         "mount -t tmpfs tmpfs /tmp && exec {drop} '{}' {pid} -e 'counter * 3'",
         attach_bin().display()
     );
-    let run = Command::new("unshare")
-        .args(["--mount", "sh", "-c", &script])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    (
-        run.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&run.stdout).trim().to_owned(),
-        String::from_utf8_lossy(&run.stderr).into_owned(),
-    )
+    let mut command = Command::new("unshare");
+    command.args(["--mount", "sh", "-c", &script]);
+    run_bounded(command, "")
 }
 
 #[test]
 fn a_client_sharing_only_the_pid_namespace_attaches_by_pid() {
     let worker = Worker::fixture(&[]);
-    let (code, stdout, stderr) = attach_from_own_mount_namespace(worker.pid, &[]);
-    assert_eq!((code, stdout.as_str()), (0, "21"), "{stderr}");
+    let run = attach_from_own_mount_namespace(worker.pid, &[]);
+    assert_eq!((run.code, run.stdout.trim()), (0, "21"), "{run:?}");
     assert!(
         worker.leftover_fifos().is_empty(),
         "{:?}",
@@ -441,17 +414,17 @@ fn a_client_sharing_only_the_pid_namespace_needs_only_the_workers_uid() {
     args.push(env!("CARGO_BIN_EXE_fixture-worker"));
     let worker = Worker::start("setpriv".into(), &args);
     assert_eq!(worker.first_line, "ready");
-    let (code, stdout, stderr) = attach_from_own_mount_namespace(worker.pid, &AS_NOBODY);
-    assert_eq!((code, stdout.as_str()), (0, "21"), "{stderr}");
+    let run = attach_from_own_mount_namespace(worker.pid, &AS_NOBODY);
+    assert_eq!((run.code, run.stdout.trim()), (0, "21"), "{run:?}");
     assert!(worker.leftover_fifos().is_empty());
     // Root without CAP_SYS_PTRACE (a debug container's default) is kept out by the
     // kernel, and told what would let it in.
     let no_ptrace = ["--bounding-set=-sys_ptrace", "--"];
-    let (code, _, stderr) = attach_from_own_mount_namespace(worker.pid, &no_ptrace);
-    assert_eq!(code, 2, "{stderr}");
+    let run = attach_from_own_mount_namespace(worker.pid, &no_ptrace);
+    assert_eq!(run.code, 2, "{run:?}");
     assert!(
-        stderr.contains("CAP_SYS_PTRACE") && stderr.contains("worker's uid"),
-        "{stderr}"
+        run.stderr.contains("CAP_SYS_PTRACE") && run.stderr.contains("worker's uid"),
+        "{run:?}"
     );
 }
 
@@ -459,8 +432,8 @@ fn a_client_sharing_only_the_pid_namespace_needs_only_the_workers_uid() {
 /// group goes, grandchild included, and the host is an error row.
 #[test]
 fn a_silent_host_is_stopped_at_the_host_timeout() {
-    let scratch = Scratch::new("silent");
-    let file = scratch.file("sleeper");
+    let dir = TempDir::new("silent");
+    let file = dir.path().join("sleeper");
     let via = format!(
         "sh -c 'sleep 600 & echo $! > {}; wait' {{host}}",
         file.display()
@@ -497,8 +470,9 @@ fn a_silent_host_is_stopped_at_the_host_timeout() {
 /// A remote attach that speaks another wire protocol is named on stderr and in a note.
 #[test]
 fn another_remote_protocol_is_reported() {
-    let scratch = Scratch::new("future");
-    let future = scratch.script(
+    let dir = TempDir::new("future");
+    let future = script(
+        &dir,
         "attach",
         r#"echo '{"pid":1,"ok":true,"value":5,"attach_protocol":99}'"#,
     );
@@ -527,4 +501,42 @@ fn another_remote_protocol_is_reported() {
         run.stdout.contains("note") && run.stdout.contains("v99"),
         "{run:?}"
     );
+}
+
+/// `--kubectl` runs `kubectl exec -i POD -- attach …` with the remote words as argv,
+/// unquoted. No cluster here: a `kubectl` on PATH that checks that shape and carries
+/// the words into the pod with nsenter, as kubectl carries them into a container.
+#[test]
+fn kubectl_preset_passes_argv_into_the_pod() {
+    let (_pod, pod_pid) = fixture_pod();
+    let dir = TempDir::new("kubectl");
+    script(
+        &dir,
+        "kubectl",
+        r#"[ "$1 $2 $4" = "exec -i --" ] || { echo "unexpected kubectl $*" >&2; exit 99; }
+pod=$3; shift 4
+exec nsenter -t "$pod" -p -m -- "$@""#,
+    );
+    let path = path_with(&dir);
+    let pod = pod_pid.to_string();
+    let text = "two words, 'quoted' $NOT_EXPANDED";
+    let expr = serde_json::to_string(text).unwrap();
+    let mut command = Command::new(attach_bin());
+    command
+        .args([
+            "--kubectl",
+            &pod,
+            "--remote-attach",
+            &remote(),
+            "1",
+            "-e",
+            &expr,
+            "--json",
+        ])
+        .env("PATH", path);
+    let run = run_bounded(command, "");
+    assert_eq!(run.code, 0, "{run:?}");
+    let document = &documents(&run)[0];
+    assert_eq!(document["host"], pod.as_str());
+    assert_eq!(document["value"], text, "{run:?}");
 }

@@ -284,13 +284,19 @@ pub struct Run {
 
 /// Runs `attach args...` with `stdin` piped in, bounded by `WAIT`.
 pub fn attach(args: &[&str], stdin: &str) -> Run {
-    let mut child = Command::new(attach_bin())
-        .args(args)
+    let mut command = Command::new(attach_bin());
+    command.args(args);
+    run_bounded(command, stdin)
+}
+
+/// Runs `command` with `stdin` piped in, bounded by `WAIT`.
+pub fn run_bounded(mut command: Command, stdin: &str) -> Run {
+    let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("start attach");
+        .unwrap_or_else(|err| panic!("cannot start {command:?}: {err}"));
     let mut input = child.stdin.take().expect("piped stdin");
     let stdin = stdin.to_owned();
     let writer = std::thread::spawn(move || {
@@ -302,8 +308,8 @@ pub fn attach(args: &[&str], stdin: &str) -> Run {
     });
     let output = receiver
         .recv_timeout(WAIT)
-        .unwrap_or_else(|_| panic!("attach {args:?} did not finish within {WAIT:?}"))
-        .expect("attach output");
+        .unwrap_or_else(|_| panic!("{command:?} did not finish within {WAIT:?}"))
+        .expect("the output of the command");
     let _ = writer.join();
     Run {
         code: output.status.code().unwrap_or(-1),
