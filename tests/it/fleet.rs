@@ -333,7 +333,7 @@ fn pods_in_their_own_namespaces_are_reached_through_nsenter() {
 }
 
 #[test]
-fn watch_over_several_pods_is_one_live_table() {
+fn watch_over_several_pods_is_one_live_table_that_outlives_a_dead_pod() {
     let pods = [fixture_pod(), fixture_pod()];
     let hosts: Vec<String> = pods.iter().map(|(_, pid)| pid.to_string()).collect();
     let dir = TempDir::new("pods");
@@ -369,6 +369,25 @@ fn watch_over_several_pods_is_one_live_table() {
         assert_eq!(document["value"], 7, "{line}");
         seen.push(document["host"].as_str().unwrap().to_owned());
     }
+    // A pod that dies mid-watch becomes an error row; the other keeps going.
+    let (_, dying) = &pods[1];
+    kill(Pid::from_raw(*dying as i32), Signal::SIGKILL).unwrap();
+    let deadline = Instant::now() + WAIT;
+    let ended = loop {
+        let line = receiver
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("the dead pod was reported in time");
+        let document: Value = serde_json::from_str(&line).unwrap();
+        if document["host"] == hosts[1] && document["ok"] == false {
+            break document;
+        }
+    };
+    assert_eq!(ended["error"]["kind"], "transport", "{ended}");
+    let line = receiver.recv_timeout(WAIT).expect("the live pod goes on");
+    assert!(
+        line.contains(&format!("\"host\":\"{}\"", hosts[0])),
+        "{line}"
+    );
     kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
     let status = wait_child(&mut child).expect("the watch left after Ctrl-C");
     assert_eq!(status.code(), Some(0));
