@@ -102,6 +102,12 @@ fn ssh_fan_out_is_one_table_with_a_row_per_host_and_worker() {
         "{table:?}"
     );
     assert!(
+        table.stderr.contains(
+            "attach: down: ssh cannot reach it (exit 255): ssh: connect to host 127.0.0.1 port"
+        ),
+        "the full reason, under the table: {table:?}"
+    );
+    assert!(
         !table.stderr.contains("protocol"),
         "same attach on both sides: {table:?}"
     );

@@ -20,7 +20,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use attach_cli::{interrupt, json, output, render};
+use attach_cli::{escape, interrupt, json, output, render};
 
 use crate::Args;
 use transport::Transport;
@@ -167,6 +167,9 @@ impl Fleet {
                 })
                 .collect();
             output::line(&render::table(&rows).unwrap_or_default())?;
+            for line in documents.iter().filter_map(|d| rows::explanation(d)) {
+                eprintln!("attach: {}", escape::text(&line));
+            }
         }
         let worst = documents.iter().map(|d| rows::severity(d)).max();
         Ok(ExitCode::from(worst.unwrap_or(0)))

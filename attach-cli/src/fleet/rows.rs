@@ -103,6 +103,20 @@ pub fn severity(document: &Value) -> u8 {
     }
 }
 
+/// A host or process that could not be reached, in full: a line for stderr under the
+/// table, whose cells are cut short.
+pub fn explanation(document: &Value) -> Option<String> {
+    if severity(document) < 2 {
+        return None;
+    }
+    let message = document["error"]["message"].as_str()?;
+    let host = document["host"].as_str().unwrap_or("?");
+    Some(match document["pid"].as_u64() {
+        Some(pid) => format!("{host}, pid {pid}: {message}"),
+        None => format!("{host}: {message}"),
+    })
+}
+
 /// The remote attach's wire protocol when it differs from ours, as a warning.
 pub fn protocol_note(document: &Value) -> Option<String> {
     if document["error"]["kind"] == "transport" {
