@@ -28,6 +28,7 @@ use transport::Transport;
 /// The options for reaching other hosts.
 #[derive(clap::Args, Debug)]
 #[command(next_help_heading = "Other hosts and pods (docs/FLEET.md)")]
+#[command(group(clap::ArgGroup::new("transport").args(["via", "ssh", "kubectl"])))]
 pub struct FleetArgs {
     /// Run attach on each of --hosts through TEMPLATE, e.g. 'ssh {host}',
     /// 'docker exec -i {host}', 'nsenter -t {host} -p -m --'.
@@ -39,23 +40,28 @@ pub struct FleetArgs {
     hosts: Vec<String>,
 
     /// Through ssh to HOSTS (a list as for --hosts; -t when interactive).
-    #[arg(long, value_name = "HOSTS", conflicts_with_all = ["via", "kubectl"])]
+    #[arg(long, value_name = "HOSTS")]
     ssh: Vec<String>,
 
     /// Through `kubectl exec -i POD --` to PODS (a list as for --hosts; -it when interactive).
-    #[arg(long, value_name = "PODS", conflicts_with = "via")]
+    #[arg(long, value_name = "PODS")]
     kubectl: Vec<String>,
 
     /// How many hosts are reached at once.
-    #[arg(long, default_value = "16", value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, default_value = "16", value_name = "N", value_parser = clap::value_parser!(u16).range(1..), requires = "transport")]
     parallel: u16,
 
     /// Seconds one host may take, transport included; then its transport is killed.
-    #[arg(long, default_value = "30", value_name = "SECONDS", value_parser = crate::parse_seconds)]
+    #[arg(long, default_value = "30", value_name = "SECONDS", value_parser = crate::parse_seconds, requires = "transport")]
     host_timeout: Duration,
 
     /// The attach program on the far side.
-    #[arg(long, default_value = "attach", value_name = "PATH")]
+    #[arg(
+        long,
+        default_value = "attach",
+        value_name = "PATH",
+        requires = "transport"
+    )]
     remote_attach: String,
 }
 
