@@ -27,6 +27,11 @@ pub fn install() {
     }
 }
 
+/// The flag the handlers raise, for `ConnectOptions::interrupt`.
+pub fn flag() -> &'static AtomicBool {
+    &REQUESTED
+}
+
 /// True once a stop was requested and not yet taken.
 pub fn requested() -> bool {
     REQUESTED.load(Ordering::Relaxed)

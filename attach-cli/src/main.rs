@@ -3,22 +3,31 @@
 //! failed, 2 could not connect or the session broke, 130 interrupted, 141 stdout
 //! closed by its reader (quietly, as a process stopped by SIGPIPE).
 
+mod discover;
+mod escape;
+mod fanout;
 mod history;
 mod input;
+mod interrupt;
+mod json;
 mod liveness;
 mod modes;
+mod output;
+mod render;
 mod shell;
 mod shell_helper;
+mod style;
 mod watch;
 
 use std::process::ExitCode;
 use std::str::FromStr;
 use std::time::Duration;
 
-use attach_cli::output::{self, OutputClosed};
-use attach_cli::{escape, interrupt, json, ConnectError};
+use attach_cli::ConnectError;
 use clap::{CommandFactory, Parser};
 use nix::sys::signal::Signal;
+
+use crate::output::OutputClosed;
 
 const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (wire protocol v1)");
 

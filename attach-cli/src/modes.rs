@@ -5,19 +5,20 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
-use attach_cli::discover::{self, AgentProcess};
-use attach_cli::output::{self, OutputClosed};
-use attach_cli::{fanout, json, render, split_print, ConnectOptions, Outcome, Session};
+use attach_cli::{ConnectOptions, Outcome, Session};
 
+use crate::discover::{self, AgentProcess};
 use crate::input::InputLines;
 use crate::liveness::ExitWatch;
+use crate::output::{self, OutputClosed};
 use crate::watch::Watch;
-use crate::{shell, Args};
+use crate::{fanout, interrupt, json, render, shell, Args};
 
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let options = ConnectOptions {
         timeout: args.timeout,
         signal: args.signal,
+        interrupt: Some(interrupt::flag()),
     };
     if args.list {
         return list(args.json);
@@ -169,6 +170,16 @@ fn show(
         Ok(matches!(outcome, Outcome::Value { .. }))
     } else {
         render::print_outcome(code, outcome, show_unit)
+    }
+}
+
+/// Splits the `p <expr>` shorthand: returns the code and whether to print even a
+/// unit result.
+pub fn split_print(line: &str) -> (&str, bool) {
+    let line = line.trim();
+    match line.strip_prefix("p ") {
+        Some(expr) => (expr.trim(), true),
+        None => (line, false),
     }
 }
 

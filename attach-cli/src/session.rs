@@ -7,6 +7,7 @@
 //! so a worker that exits mid-session is reported, not waited on.
 
 use std::os::fd::{AsFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use attach_protocol::{
@@ -19,7 +20,6 @@ use nix::unistd::Pid;
 
 use crate::claim::{self, CreatedPath, RequestFifo};
 use crate::error::ConnectError;
-use crate::interrupt;
 use crate::options::ConnectOptions;
 use crate::target::Target;
 
@@ -34,15 +34,24 @@ const SPIN: Duration = Duration::from_micros(500);
 /// The answer to one command.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
+    /// The command ran.
     Value {
+        /// Its result (`null` for unit).
         value: serde_json::Value,
+        /// What it printed, line by line.
         output: Vec<String>,
+        /// How long it ran in the agent, in microseconds.
         elapsed_us: u64,
     },
+    /// The command failed; the session goes on.
     Failed {
+        /// What kind of failure.
         kind: ErrorKind,
+        /// What happened, for a person.
         message: String,
+        /// Source line of a script error.
         line: Option<usize>,
+        /// Source column of a script error.
         column: Option<usize>,
     },
 }
@@ -53,6 +62,7 @@ pub struct Session {
     session_id: String,
     agent_version: String,
     timeout: Duration,
+    interrupt: Option<&'static AtomicBool>,
     next_id: u64,
     reader: LineReader,
     reply: OwnedFd,
@@ -96,6 +106,7 @@ impl Session {
             session_id: String::new(),
             agent_version: String::new(),
             timeout: options.timeout,
+            interrupt: options.interrupt,
             next_id: 0,
             reader: LineReader::new(MAX_REPLY_LINE),
             reply,
@@ -269,14 +280,17 @@ impl Session {
         self.next_id
     }
 
+    /// The process this session is attached to.
     pub fn target(&self) -> &Target {
         &self.target
     }
 
+    /// The session's name in the agent's audit log.
     pub fn session_id(&self) -> &str {
         &self.session_id
     }
 
+    /// The agent's server-agent version.
     pub fn agent_version(&self) -> &str {
         &self.agent_version
     }
@@ -292,7 +306,10 @@ impl Session {
         }
         let waiting_since = Instant::now();
         loop {
-            if interrupt::requested() {
+            if self
+                .interrupt
+                .is_some_and(|flag| flag.load(Ordering::Relaxed))
+            {
                 return Err(ConnectError::Interrupted);
             }
             let slice = deadline.min(Instant::now() + LIVENESS_CHECK);

@@ -17,9 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use attach_cli::output;
-use attach_cli::style::Style;
-use attach_cli::{escape, interrupt, json, render, split_print, ConnectError, Outcome, Session};
+use attach_cli::{ConnectError, Outcome, Session};
 use nix::sys::pthread::{pthread_kill, pthread_self};
 use nix::sys::signal::Signal;
 use rustyline::config::Config;
@@ -29,7 +27,10 @@ use rustyline::Editor;
 
 use crate::history::History;
 use crate::liveness::ExitWatch;
+use crate::modes::split_print;
 use crate::shell_helper::ShellHelper;
+use crate::style::Style;
+use crate::{escape, interrupt, json, output, render};
 
 const SHELL_HELP: &str = "\
 shell commands:

@@ -14,17 +14,22 @@
 //! contract plus the small amount of I/O (bounded line reads, deadline writes,
 //! checked FIFO opens) that both sides need to do identically.
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
 pub mod fifo;
 pub mod framing;
 pub mod marker;
 pub mod message;
 pub mod paths;
+pub mod procfs;
 
 pub use fifo::{Access, FifoError, FifoOwner};
 pub use framing::{decode_line, encode_line, write_all_by, LineReader, WireError};
 pub use marker::{AgentMarker, AGENT_THREAD_NAME};
 pub use message::{ErrorKind, Reply, Request};
 pub use paths::{FifoPaths, Token};
+pub use procfs::ProcStatus;
 
 /// Version of the wire protocol. Bumped on any incompatible change to `message`.
 pub const PROTOCOL_VERSION: u32 = 1;

@@ -17,7 +17,9 @@ const PREFIX: &str = "attach-agent ";
 /// What the announcement says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentMarker {
+    /// The server-agent version.
     pub agent_version: String,
+    /// The agent's `PROTOCOL_VERSION`.
     pub protocol: u32,
     /// The doorbell signal number.
     pub signal: i32,
@@ -50,6 +52,15 @@ impl AgentMarker {
             protocol: value("protocol")?.parse().ok()?,
             signal: value("signal")?.parse().ok()?,
         })
+    }
+
+    /// The announcement among the descriptors of `pid`, if it runs an agent.
+    pub fn of_process(pid: u32) -> Option<AgentMarker> {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .ok()?
+            .flatten()
+            .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+            .find_map(|target| AgentMarker::from_fd_link(&target.to_string_lossy()))
     }
 }
 

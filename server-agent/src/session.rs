@@ -14,8 +14,8 @@ use std::time::Instant;
 
 use attach_protocol::fifo::{open_checked, Access, FifoError, FifoOwner};
 use attach_protocol::{
-    decode_line, encode_line, write_all_by, ErrorKind, FifoPaths, LineReader, Reply, Request,
-    Token, WireError, MAX_REQUEST_LINE, PROTOCOL_VERSION,
+    decode_line, encode_line, write_all_by, ErrorKind, FifoPaths, LineReader, ProcStatus, Reply,
+    Request, Token, WireError, MAX_REQUEST_LINE, PROTOCOL_VERSION,
 };
 use tracing::{debug, info, warn};
 
@@ -227,12 +227,9 @@ fn shorten(code: &str) -> String {
 
 /// True when `pid` exists and runs as `uid` (or root): the `hello` claim is plausible.
 fn pid_runs_as(pid: u32, uid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
+    ProcStatus::of_pid(pid)
         .ok()
-        .and_then(|status| {
-            let uids = status.lines().find_map(|line| line.strip_prefix("Uid:"))?;
-            uids.split_whitespace().nth(1)?.parse::<u32>().ok()
-        })
+        .and_then(|status| status.euid())
         .is_some_and(|euid| euid == uid || euid == 0)
 }
 

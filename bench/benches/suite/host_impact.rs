@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use attach_cli::{ConnectOptions, Session};
 use attach_examples::workspace_bin::workspace_bin;
+use attach_protocol::ProcStatus;
 
 use crate::{agent_tid, start, stop, verdict};
 
@@ -197,16 +198,9 @@ pub fn run() {
 }
 
 fn status_number(pid: u32, path: &str, key: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/{path}"))
+    ProcStatus::read(format!("/proc/{pid}/{path}"))
         .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix(key))?
-                .split_whitespace()
-                .next()?
-                .parse()
-                .ok()
-        })
+        .and_then(|status| status.number(key))
         .unwrap_or(0)
 }
 
@@ -222,8 +216,8 @@ fn idle_cost() {
         std::thread::sleep(Duration::from_millis(300));
         let pid = worker.id();
         figures.push((
-            status_number(pid, "status", "Threads:"),
-            status_number(pid, "status", "VmRSS:"),
+            status_number(pid, "status", "Threads"),
+            status_number(pid, "status", "VmRSS"),
             pid,
             worker,
         ));
@@ -234,11 +228,11 @@ fn idle_cost() {
         status_number(
             *pid,
             &format!("task/{agent}/status"),
-            "voluntary_ctxt_switches:",
+            "voluntary_ctxt_switches",
         ) + status_number(
             *pid,
             &format!("task/{agent}/status"),
-            "nonvoluntary_ctxt_switches:",
+            "nonvoluntary_ctxt_switches",
         )
     };
     let before = switches();
