@@ -14,6 +14,7 @@ use attach_protocol::{
     decode_line, encode_line, write_all_by, ErrorKind, LineReader, Reply, Request, Token,
     WireError, MAX_REPLY_LINE, PROTOCOL_VERSION,
 };
+use nix::fcntl::{fcntl, FcntlArg};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::kill;
 use nix::unistd::Pid;
@@ -22,6 +23,12 @@ use crate::claim::{self, CreatedPath, RequestFifo};
 use crate::error::ConnectError;
 use crate::options::ConnectOptions;
 use crate::target::Target;
+
+/// How long leaving waits for the agent's `bye`.
+const BYE_WAIT: Duration = Duration::from_secs(1);
+
+/// The capacity of a pipe when it cannot be asked (one page).
+const PIPE_BUF: usize = 4096;
 
 /// How often a waiting client checks that the target still lives.
 const LIVENESS_CHECK: Duration = Duration::from_millis(100);
@@ -114,16 +121,23 @@ impl Session {
             _reply_path: reply_path,
             on_wait: None,
         };
-        let hello = Request::Hello {
+        let hello = encode_line(&Request::Hello {
             v: PROTOCOL_VERSION,
             token: token.as_str().to_owned(),
             client_pid: std::process::id(),
-        };
+        });
         let deadline = Instant::now() + options.timeout;
-        session.send(&hello, deadline)?;
-        let first_id = first
-            .map(|code| session.queue_eval(code, deadline))
-            .transpose()?;
+        session.write(&hello, deadline)?;
+        // Nobody reads the request FIFO before the doorbell rings: the first command
+        // rides behind hello only if the FIFO holds both unread, else it would block
+        // here forever. A larger one is sent once the agent is reading.
+        let first = first.map(|code| session.eval_line(code));
+        let queued = first
+            .as_ref()
+            .is_some_and(|(_, line)| hello.len() + line.len() <= session.request_capacity());
+        if let Some((_, line)) = first.as_ref().filter(|_| queued) {
+            session.write(line, deadline)?;
+        }
         match kill(Pid::from_raw(pid as i32), signal) {
             Ok(()) => {}
             Err(nix::errno::Errno::ESRCH) => return Err(ConnectError::Exited { pid }),
@@ -156,8 +170,11 @@ impl Session {
                 )))
             }
         }
-        let outcome = first_id
-            .map(|id| session.answer_to(id, deadline))
+        if let Some((_, line)) = first.as_ref().filter(|_| !queued) {
+            session.write(line, deadline)?;
+        }
+        let outcome = first
+            .map(|(id, _)| session.answer_to(id, deadline))
             .transpose()?;
         Ok((session, outcome))
     }
@@ -170,20 +187,33 @@ impl Session {
     }
 
     fn queue_eval(&mut self, code: &str, deadline: Instant) -> Result<u64, ConnectError> {
-        let id = self.next_request_id();
-        self.send(
-            &Request::Eval {
-                id,
-                code: code.to_owned(),
-            },
-            deadline,
-        )?;
+        let (id, line) = self.eval_line(code);
+        self.write(&line, deadline)?;
         Ok(id)
     }
 
+    /// A new request id and the encoded `eval` line that carries it.
+    fn eval_line(&mut self, code: &str) -> (u64, Vec<u8>) {
+        let id = self.next_request_id();
+        let line = encode_line(&Request::Eval {
+            id,
+            code: code.to_owned(),
+        });
+        (id, line)
+    }
+
     fn send(&self, request: &Request, deadline: Instant) -> Result<(), ConnectError> {
-        write_all_by(self.request.fd.as_fd(), &encode_line(request), deadline)
-            .map_err(|err| self.wire_error(err))
+        self.write(&encode_line(request), deadline)
+    }
+
+    fn write(&self, line: &[u8], deadline: Instant) -> Result<(), ConnectError> {
+        write_all_by(self.request.fd.as_fd(), line, deadline).map_err(|err| self.wire_error(err))
+    }
+
+    /// How many bytes the request FIFO holds unread (64 KiB usually; one page when
+    /// the user is over `pipe-user-pages-soft`).
+    fn request_capacity(&self) -> usize {
+        fcntl(self.request.fd.as_fd(), FcntlArg::F_GETPIPE_SZ).map_or(PIPE_BUF, |n| n as usize)
     }
 
     fn answer_to(&mut self, id: u64, deadline: Instant) -> Result<Outcome, ConnectError> {
@@ -359,13 +389,19 @@ impl Session {
 }
 
 impl Drop for Session {
+    /// Says `bye` and reads the agent's `bye` (skipping late answers), so the session
+    /// ends as docs/PROTOCOL.md says; gives up after `BYE_WAIT` or on an interrupt.
     fn drop(&mut self) {
-        let bye = encode_line(&Request::Bye);
-        let _ = write_all_by(
-            self.request.fd.as_fd(),
-            &bye,
-            Instant::now() + Duration::from_millis(100),
-        );
+        self.on_wait = None;
+        let deadline = Instant::now() + BYE_WAIT;
+        if self.send(&Request::Bye, deadline).is_err() {
+            return;
+        }
+        while let Ok(reply) = self.next_reply(deadline) {
+            if matches!(reply, Reply::Bye { .. }) {
+                return;
+            }
+        }
     }
 }
 

@@ -65,26 +65,32 @@ pub(crate) fn answer_doorbell(ctx: &mut AgentContext, evaluator: &Evaluator) {
         }
         Err(err) => return warn!(target: "attach::agent", %err, "no hello from the client"),
     };
-    let (version, token, claimed_pid) = match decode_line::<Request>(&hello) {
-        Ok(Request::Hello {
-            v,
-            token,
-            client_pid,
-        }) => (v, token, client_pid),
-        Ok(_) => {
-            return warn!(target: "attach::agent", "first message was not hello; session refused")
-        }
-        Err(err) => {
-            return warn!(target: "attach::agent", %err, "unreadable hello; session refused")
-        }
-    };
-    let Ok(token) = Token::parse(&token) else {
-        return warn!(target: "attach::agent", "hello carried a malformed token; session refused");
+    let (token, hello) = parse_hello(&hello);
+    // Without a well-formed token there is no reply path we may open: nobody to tell.
+    let Some(token) = token else {
+        let why = hello.err().unwrap_or_default();
+        return warn!(target: "attach::agent", why, "no usable token in the first line; session refused unanswered");
     };
     let reply_path = ctx.paths.reply(&token);
     let reply = match open_checked(&reply_path, Access::Write, FifoOwner::Uid(uid)) {
         Ok((fd, _)) => fd,
         Err(err) => return warn!(target: "attach::agent", %err, "refused the reply FIFO"),
+    };
+    let mut channel = Channel {
+        reply,
+        limits: &ctx.limits,
+    };
+    let (version, claimed_pid) = match hello {
+        Ok(hello) => hello,
+        Err(why) => {
+            warn!(target: "attach::agent", why, "bad hello; session refused");
+            let message = format!(
+                "session refused: {why}. Start with {{\"op\":\"hello\",\"v\":{PROTOCOL_VERSION},\
+                 \"token\":\"<32 hex digits>\",\"client_pid\":<your pid>}} (docs/PROTOCOL.md)"
+            );
+            let _ = channel.send(&Reply::error(None, ErrorKind::Protocol, message));
+            return;
+        }
     };
     ctx.sessions += 1;
     let client = Client {
@@ -92,10 +98,6 @@ pub(crate) fn answer_doorbell(ctx: &mut AgentContext, evaluator: &Evaluator) {
         claimed_pid,
         pid_verified: pid_runs_as(claimed_pid, uid),
         session: format!("{}-{}", std::process::id(), ctx.sessions),
-    };
-    let mut channel = Channel {
-        reply,
-        limits: &ctx.limits,
     };
     if version != PROTOCOL_VERSION {
         let message = format!(
@@ -124,6 +126,33 @@ pub(crate) fn answer_doorbell(ctx: &mut AgentContext, evaluator: &Evaluator) {
         evaluator,
     );
     info!(target: "attach::audit", session = %client.session, uid = client.uid, reason, "session closed");
+}
+
+/// Reads the first line of a session: the token, whenever one can be found and is
+/// well formed (then the refusal can be answered), and the protocol version and
+/// claimed client pid, or why the line is not a usable `hello`.
+fn parse_hello(line: &[u8]) -> (Option<Token>, Result<(u32, u32), String>) {
+    match decode_line::<Request>(line) {
+        Ok(Request::Hello {
+            v,
+            token,
+            client_pid,
+        }) => match Token::parse(&token) {
+            Ok(token) => (Some(token), Ok((v, client_pid))),
+            Err(err) => (None, Err(err.to_string())),
+        },
+        Ok(_) => (
+            token_field(line),
+            Err("the first message of a session must be hello".into()),
+        ),
+        Err(err) => (token_field(line), Err(format!("unreadable hello ({err})"))),
+    }
+}
+
+/// The `token` of a line that is not a valid `hello` but is a JSON object.
+fn token_field(line: &[u8]) -> Option<Token> {
+    let object: serde_json::Value = serde_json::from_slice(line).ok()?;
+    Token::parse(object.get("token")?.as_str()?).ok()
 }
 
 /// The request loop. Returns why the session ended.
@@ -171,9 +200,12 @@ fn serve(
                 output: Vec::new(),
             },
             Ok(Request::Bye) => {
-                let _ = channel.send(&Reply::Bye {
+                let bye = Reply::Bye {
                     reason: "client said bye".into(),
-                });
+                };
+                if let Err(err) = channel.send(&bye) {
+                    debug!(target: "attach::agent", session = %client.session, %err, "the client left without reading bye");
+                }
                 return "client said bye";
             }
             Ok(Request::Hello { .. }) => {

@@ -8,6 +8,7 @@ mod axum_worker;
 mod bad_input;
 mod clients;
 mod container;
+mod contract;
 mod diagnostics;
 mod discovery;
 mod faults;
