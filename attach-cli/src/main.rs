@@ -50,6 +50,20 @@ Examples:
 Exit status: 0 ok, 1 a command failed, 2 could not connect or the session
 broke, 130 interrupted.";
 
+/// `attach completions --help`; also printed, to stderr, when the shell is missing.
+const COMPLETIONS_HELP: &str = "\
+Print a shell completion script for attach
+
+Usage: attach completions <SHELL>
+
+Arguments:
+  <SHELL>  bash, zsh, fish, elvish or powershell
+
+Install it, for example:
+  attach completions bash > ~/.local/share/bash-completion/completions/attach
+  attach completions zsh > ~/.zfunc/_attach       (with ~/.zfunc in $fpath)
+  attach completions fish > ~/.config/fish/completions/attach.fish";
+
 /// Open a live REPL inside a running worker that embeds server-agent.
 #[derive(Parser, Debug)]
 #[command(name = "attach", version = VERSION, after_help = EXAMPLES)]
@@ -144,8 +158,15 @@ fn exit_status(result: anyhow::Result<ExitCode>, as_json: bool) -> ExitCode {
 
 /// `attach completions <SHELL>`: the completion script for bash, zsh or fish.
 fn completions(shell: Option<&str>) -> anyhow::Result<ExitCode> {
+    if matches!(shell, Some("-h" | "--help")) {
+        output::line(COMPLETIONS_HELP)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let Some(shell) = shell.and_then(|name| clap_complete::Shell::from_str(name).ok()) else {
-        anyhow::bail!("usage: attach completions <bash|zsh|fish|elvish|powershell>");
+        anyhow::bail!(
+            "usage: attach completions <bash|zsh|fish|elvish|powershell> \
+             (`attach completions --help` shows how to install the script)"
+        );
     };
     let mut script = Vec::new();
     clap_complete::generate(shell, &mut Args::command(), "attach", &mut script);

@@ -11,6 +11,7 @@ mod container;
 mod contract;
 mod diagnostics;
 mod discovery;
+mod docs;
 mod faults;
 mod fuzz;
 mod hijack;
