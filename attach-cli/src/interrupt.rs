@@ -1,7 +1,7 @@
 //! Ctrl-C and friends while waiting for the agent.
 //!
-//! The handlers only set a flag (the seeds' reentrancy lesson applies to the client
-//! too); the wait loop in `session` polls it every 100 ms and returns `Interrupted`,
+//! The handlers only set a flag (async-signal safety, docs/LESSONS.md, applies to the
+//! client too); a session polls it every 100 ms while it waits and returns `Interrupted`,
 //! so the session still leaves through `Drop` and removes its FIFOs.
 
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -1,7 +1,7 @@
 //! Signals as events: the handler writes the signal number to a self-pipe, a normal
 //! thread reads it and acts.
 //!
-//! This is the lesson of the reentrancy seed: a handler may interrupt `malloc`, a
+//! This is the async-signal safety lesson (docs/LESSONS.md): a handler may interrupt `malloc`, a
 //! lock holder or a half-written `println!`, so it must not call any of them. Here the
 //! handler does one `write(2)` (async-signal-safe) and restores `errno`; the shutdown,
 //! reload and reaping logic runs in the worker's main loop, where anything is allowed.

@@ -40,3 +40,29 @@ pub fn write_from_handler(fd: RawFd, byte: u8) {
     // like EAGAIN; the guard restores errno either way.
     unsafe { libc::write(fd, (&byte as *const u8).cast(), 1) };
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::{AsFd, AsRawFd};
+
+    use nix::fcntl::OFlag;
+
+    use super::*;
+
+    #[test]
+    fn bytes_arrive_and_errno_is_left_as_it_was_even_when_the_pipe_is_full() {
+        let (read, write) = nix::unistd::pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC).unwrap();
+        Errno::set_raw(Errno::ENOENT as i32);
+        write_from_handler(write.as_raw_fd(), 7);
+        assert_eq!(Errno::last(), Errno::ENOENT);
+        let mut byte = [0u8; 1];
+        assert_eq!(nix::unistd::read(read.as_fd(), &mut byte), Ok(1));
+        assert_eq!(byte, [7]);
+        // Past the pipe's capacity every write fails with EAGAIN, unseen by the caller.
+        for _ in 0..100_000 {
+            write_from_handler(write.as_raw_fd(), 1);
+        }
+        write_from_handler(-1, 1);
+        assert_eq!(Errno::last(), Errno::ENOENT);
+    }
+}

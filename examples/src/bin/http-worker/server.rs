@@ -1,6 +1,6 @@
 //! Accept loop and worker pool.
 //!
-//! Graceful shutdown follows the seed on graceful termination. On SIGTERM the
+//! Graceful shutdown follows docs/LESSONS.md (graceful termination). On SIGTERM the
 //! worker stops accepting, takes the connections the kernel already completed (they
 //! sit in the backlog and their clients are waiting), and closes the listener, so
 //! new clients get a refusal instead of being accepted and dropped. Then every
