@@ -16,7 +16,10 @@ pub enum ConnectError {
         pid: u32,
     },
     /// The target runs as another user and we are not root.
-    #[error("pid {pid} runs as uid {owner}; run attach as that user (e.g. `sudo -u '#{owner}' attach {pid}`) or as root")]
+    #[error(
+        "pid {pid} runs as uid {owner}; run attach as that user \
+         (e.g. `sudo -u '#{owner}' attach {pid}`) or as root"
+    )]
     PermissionDenied {
         /// The target.
         pid: u32,
@@ -25,8 +28,9 @@ pub enum ConnectError {
     },
     /// The target does not catch the doorbell signal: nothing was sent.
     #[error(
-        "process {pid} ({name}) does not catch {signal}, so it has no attach agent; nothing was sent. \
-         Embed server-agent in it (see the README), or pass --signal if its agent uses another signal"
+        "process {pid} ({name}) does not catch {signal}, so it has no attach agent; \
+         nothing was sent. Embed server-agent in it (see the README), or pass --signal \
+         if its agent uses another signal"
     )]
     NoAgent {
         /// The target.
@@ -37,7 +41,11 @@ pub enum ConnectError {
         signal: Signal,
     },
     /// Another session holds the request FIFO.
-    #[error("another attach session is open on pid {pid} (it holds {}); wait for it to end and try again", .path.display())]
+    #[error(
+        "another attach session is open on pid {pid} (it holds {}); \
+         wait for it to end and try again",
+        .path.display()
+    )]
     Busy {
         /// The target.
         pid: u32,
@@ -46,8 +54,8 @@ pub enum ConnectError {
     },
     /// Something at a FIFO path was not made by attach for us.
     #[error(
-        "refusing to use {}: {reason}. It was not made by attach for you; inspect it with `ls -l {}` \
-         and remove it with `rm {}` if you trust that it is harmless",
+        "refusing to use {}: {reason}. It was not made by attach for you; \
+         inspect it with `ls -l {}` and remove it with `rm {}` if you trust that it is harmless",
         .path.display(), .path.display(), .path.display()
     )]
     Planted {
@@ -69,8 +77,9 @@ pub enum ConnectError {
     },
     /// The target's mount namespace differs and its `/tmp` is out of reach.
     #[error(
-        "process {pid} runs in another mount namespace (a container) and its /tmp is out of reach: {reason}. \
-         Run attach as root on the host, or run attach inside the container"
+        "process {pid} runs in another mount namespace (a container) and its /tmp is \
+         out of reach: {reason}. Run attach as root on the host, or run attach inside the \
+         container"
     )]
     Namespace {
         /// The target.
@@ -94,7 +103,10 @@ pub enum ConnectError {
     #[error("{0}")]
     Version(String),
     /// The agent sent something that is not a valid reply.
-    #[error("the agent sent something that is not a valid reply ({0}); is the agent the same version as attach?")]
+    #[error(
+        "the agent sent something that is not a valid reply ({0}); \
+         is the agent the same version as attach?"
+    )]
     BadReply(String),
     /// `ConnectOptions::interrupt` was raised.
     #[error("interrupted")]

@@ -97,7 +97,13 @@ pub struct Args {
     watch: Option<String>,
 
     /// How often --watch re-evaluates: 1s, 500ms, 2m.
-    #[arg(long, default_value = "1s", value_name = "INTERVAL", value_parser = watch::parse_interval, requires = "watch")]
+    #[arg(
+        long,
+        default_value = "1s",
+        value_name = "INTERVAL",
+        value_parser = watch::parse_interval,
+        requires = "watch"
+    )]
     interval: Duration,
 
     /// Print one JSON document per result (schema in docs/CLI.md).

@@ -67,7 +67,8 @@ fn resolve(target: &str) -> anyhow::Result<u32> {
     match discover::named(target).as_slice() {
         [one] => Ok(one.pid),
         [] => bail!(
-            "no attachable process is named {target:?}; `attach --list` shows the ones that run an agent"
+            "no attachable process is named {target:?}; \
+             `attach --list` shows the ones that run an agent"
         ),
         several => bail!(
             "{} processes are named {target:?}; pick one by pid (or use --all):\n{}",
@@ -104,7 +105,10 @@ fn all(
 ) -> anyhow::Result<ExitCode> {
     let processes = discover::named(name);
     if processes.is_empty() {
-        bail!("no attachable process is named {name:?}; `attach --list` shows the ones that run an agent");
+        bail!(
+            "no attachable process is named {name:?}; \
+             `attach --list` shows the ones that run an agent"
+        );
     }
     let (code, _) = split_print(line);
     let answers = fanout::run_all(processes, code, options);

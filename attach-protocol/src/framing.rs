@@ -238,7 +238,9 @@ mod fuzz {
 
         /// Any bytes at all: the decoders answer with a value or an error, never a panic.
         #[test]
-        fn decoding_arbitrary_bytes_never_panics(line in proptest::collection::vec(any::<u8>(), 0..512)) {
+        fn decoding_arbitrary_bytes_never_panics(
+            line in proptest::collection::vec(any::<u8>(), 0..512)
+        ) {
             let _ = decode_line::<Request>(&line);
             let _ = decode_line::<Reply>(&line);
         }

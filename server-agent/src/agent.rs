@@ -223,7 +223,10 @@ fn run(bell: Doorbell, mut ctx: AgentContext, registry: Registry) {
             .get_or_insert_with(|| Evaluator::new(&registry, &ctx.limits, &ctx.process_name));
         let served = catch_unwind(AssertUnwindSafe(|| answer_doorbell(&mut ctx, evaluator)));
         if served.is_err() {
-            tracing::error!(target: "attach::agent", "a session panicked; it was closed and the agent goes on");
+            tracing::error!(
+                target: "attach::agent",
+                "a session panicked; it was closed and the agent goes on"
+            );
         }
     }
 }

@@ -61,7 +61,10 @@ pub(crate) fn answer_doorbell(ctx: &mut AgentContext, evaluator: &Evaluator) {
     let hello = match reader.read_line(request.as_fd(), Instant::now() + ctx.limits.hello_timeout) {
         Ok(Some(line)) => line,
         Ok(None) => {
-            return debug!(target: "attach::agent", "request FIFO had no writer (left by a crashed client?)")
+            return debug!(
+                target: "attach::agent",
+                "request FIFO had no writer (left by a crashed client?)"
+            )
         }
         Err(err) => return warn!(target: "attach::agent", %err, "no hello from the client"),
     };
@@ -69,7 +72,11 @@ pub(crate) fn answer_doorbell(ctx: &mut AgentContext, evaluator: &Evaluator) {
     // Without a well-formed token there is no reply path we may open: nobody to tell.
     let Some(token) = token else {
         let why = hello.err().unwrap_or_default();
-        return warn!(target: "attach::agent", why, "no usable token in the first line; session refused unanswered");
+        return warn!(
+            target: "attach::agent",
+            why,
+            "no usable token in the first line; session refused unanswered"
+        );
     };
     let reply_path = ctx.paths.reply(&token);
     let reply = match open_checked(&reply_path, Access::Write, FifoOwner::Uid(uid)) {
@@ -101,7 +108,8 @@ pub(crate) fn answer_doorbell(ctx: &mut AgentContext, evaluator: &Evaluator) {
     };
     if version != PROTOCOL_VERSION {
         let message = format!(
-            "this agent speaks protocol v{PROTOCOL_VERSION}, the client v{version}; use an attach build for v{PROTOCOL_VERSION}"
+            "this agent speaks protocol v{PROTOCOL_VERSION}, the client v{version}; \
+             use an attach build for v{PROTOCOL_VERSION}"
         );
         let _ = channel.send(&Reply::error(None, ErrorKind::Version, message));
         return;
@@ -117,7 +125,11 @@ pub(crate) fn answer_doorbell(ctx: &mut AgentContext, evaluator: &Evaluator) {
     if channel.send(&welcome).is_err() {
         return;
     }
-    info!(target: "attach::audit", session = %client.session, uid = client.uid, client_pid = client.claimed_pid, "session opened");
+    info!(
+        target: "attach::audit",
+        session = %client.session, uid = client.uid, client_pid = client.claimed_pid,
+        "session opened"
+    );
     let reason = serve(
         &mut channel,
         &mut reader,
@@ -125,7 +137,11 @@ pub(crate) fn answer_doorbell(ctx: &mut AgentContext, evaluator: &Evaluator) {
         &client,
         evaluator,
     );
-    info!(target: "attach::audit", session = %client.session, uid = client.uid, reason, "session closed");
+    info!(
+        target: "attach::audit",
+        session = %client.session, uid = client.uid, reason,
+        "session closed"
+    );
 }
 
 /// Reads the first line of a session: the token, whenever one can be found and is
@@ -204,7 +220,11 @@ fn serve(
                     reason: "client said bye".into(),
                 };
                 if let Err(err) = channel.send(&bye) {
-                    debug!(target: "attach::agent", session = %client.session, %err, "the client left without reading bye");
+                    debug!(
+                        target: "attach::agent",
+                        session = %client.session, %err,
+                        "the client left without reading bye"
+                    );
                 }
                 return "client said bye";
             }
@@ -218,7 +238,11 @@ fn serve(
             ),
         };
         if let Err(err) = channel.send(&reply) {
-            warn!(target: "attach::agent", session = %client.session, %err, "could not deliver a reply");
+            warn!(
+                target: "attach::agent",
+                session = %client.session, %err,
+                "could not deliver a reply"
+            );
             return "client stopped reading";
         }
     }
@@ -280,7 +304,8 @@ impl Channel<'_> {
                 _ => None,
             };
             let message = format!(
-                "the result is {} bytes, over the {} byte reply limit; select less (e.g. a slice or a few keys)",
+                "the result is {} bytes, over the {} byte reply limit; \
+                 select less (e.g. a slice or a few keys)",
                 line.len(),
                 self.limits.max_reply_bytes
             );

@@ -176,8 +176,10 @@ fn the_help_text_in_the_cli_doc_is_the_programs_own() {
             updated = updated.replace(&old, &new);
         } else {
             assert_eq!(
-                shown, actual,
-                "docs/CLI.md is out of date for `attach {}`; run the test with ATTACH_UPDATE_DOCS=1",
+                shown,
+                actual,
+                "docs/CLI.md is out of date for `attach {}`; \
+                 run the test with ATTACH_UPDATE_DOCS=1",
                 args.join(" ")
             );
         }

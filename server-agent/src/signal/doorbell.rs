@@ -68,7 +68,9 @@ pub(crate) fn install(doorbell: DoorbellSignal) -> Result<Doorbell, AgentError> 
     // SAFETY: `ring` is async-signal-safe (see module docs); replacing the
     // disposition is checked right below and undone if it belonged to the host.
     let previous = unsafe { sigaction(signal, &action) }.map_err(AgentError::setup)?;
-    let ours = matches!(previous.handler(), SigHandler::Handler(f) if std::ptr::fn_addr_eq(f, ring as extern "C" fn(libc::c_int)));
+    let ring_fn = ring as extern "C" fn(libc::c_int);
+    let ours =
+        matches!(previous.handler(), SigHandler::Handler(f) if std::ptr::fn_addr_eq(f, ring_fn));
     if !ours && !matches!(previous.handler(), SigHandler::SigDfl | SigHandler::SigIgn) {
         // SAFETY: restores exactly what the host had installed a moment ago.
         unsafe { sigaction(signal, &previous) }.map_err(AgentError::setup)?;
