@@ -54,7 +54,8 @@ struct Toggles {
 pub fn run(session: Session) -> anyhow::Result<ExitCode> {
     let target = session.target().clone();
     output::line(&format!(
-        "attached to pid {} ({}), session {}, agent {}. `help()` lists what is here; `:help` the shell; Ctrl-D leaves.",
+        "attached to pid {} ({}), session {}, agent {}. \
+         `help()` lists what is here; `:help` the shell; Ctrl-D leaves.",
         target.pid,
         escape::line(&target.name),
         escape::line(session.session_id()),
@@ -171,7 +172,10 @@ fn evaluate(line: &str, session: &mut Session, toggles: &Toggles) -> anyhow::Res
         }
         Err(ConnectError::Interrupted) => {
             interrupt::clear();
-            eprintln!("stopped waiting; the agent ends the command at its time limit, the session goes on");
+            eprintln!(
+                "stopped waiting; the agent ends the command at its time limit, \
+                 the session goes on"
+            );
             Ok(())
         }
         Err(err @ ConnectError::Timeout { .. }) => {

@@ -160,9 +160,10 @@ fn measure_all(setups: &[Setup]) -> Vec<(f64, f64, f64, f64)> {
 pub fn run() {
     println!("## 5. Host impact under load\n");
     println!(
-        "`wrk -t1 -c16 -d{SECONDS}s --latency` (keep-alive) against `http-worker --threads 4` (release); \
-         median of {RUNS} rounds, each round running every setup once. wrk, the worker and the querying \
-         client share this machine's 2 cores.\n"
+        "`wrk -t1 -c16 -d{SECONDS}s --latency` (keep-alive) against \
+         `http-worker --threads 4` (release); median of {RUNS} rounds, each round running \
+         every setup once. wrk, the worker and the querying client share this machine's \
+         2 cores.\n"
     );
     let setups = [
         Setup::NoAgent,
@@ -176,10 +177,14 @@ pub fn run() {
         "| setup | requests/s | × (a) | p99 latency | × (a) | worker CPU per request | target | |"
     );
     println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
-    println!("| (a) no agent (`ATTACH_AGENT=off`) | {base_rate:.0} | 1.00 | {base_p99:.3} ms | 1.00 | {base_cpu:.2} µs | | |");
+    println!(
+        "| (a) no agent (`ATTACH_AGENT=off`) | {base_rate:.0} | 1.00 | {base_p99:.3} ms | 1.00 \
+         | {base_cpu:.2} µs | | |"
+    );
     let (rate, p99, _, cpu) = results[1];
     println!(
-        "| (b) agent installed, idle | {rate:.0} | {:.3} | {p99:.3} ms | {:.2} | {cpu:.2} µs | throughput ≥ 0.98 × (a) | {} |",
+        "| (b) agent installed, idle | {rate:.0} | {:.3} | {p99:.3} ms | {:.2} | {cpu:.2} µs \
+         | throughput ≥ 0.98 × (a) | {} |",
         rate / base_rate,
         p99 / base_p99,
         verdict(rate >= 0.98 * base_rate)
@@ -187,7 +192,8 @@ pub fn run() {
     for (label, (rate, p99, qps, cpu)) in ["every 10 ms", "back to back"].iter().zip(&results[2..])
     {
         println!(
-            "| (c) a client querying {label} ({qps:.0} queries/s) | {rate:.0} | {:.3} | {p99:.3} ms | {:.2} | {cpu:.2} µs | p99 ≤ 1.05 × (a) | {} |",
+            "| (c) a client querying {label} ({qps:.0} queries/s) | {rate:.0} | {:.3} \
+             | {p99:.3} ms | {:.2} | {cpu:.2} µs | p99 ≤ 1.05 × (a) | {} |",
             rate / base_rate,
             p99 / base_p99,
             verdict(*p99 <= 1.05 * base_p99)
