@@ -63,7 +63,8 @@ pub enum Outcome {
     },
 }
 
-/// An open session. Dropping it says `bye` and removes the FIFOs it made.
+/// An open session. Dropping it says `bye`, reads the agent's `bye` (waiting at most
+/// 1 s) and removes the FIFOs it made.
 pub struct Session {
     target: Target,
     session_id: String,
