@@ -188,13 +188,8 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
 }
 
 fn parse_signal(text: &str) -> Result<Signal, String> {
-    let upper = text.to_ascii_uppercase();
-    let name = if upper.starts_with("SIG") {
-        upper
-    } else {
-        format!("SIG{upper}")
-    };
-    Signal::from_str(&name).map_err(|_| format!("`{text}` is not a signal name (try USR1 or USR2)"))
+    attach_protocol::marker::parse_signal(text)
+        .ok_or_else(|| format!("`{text}` is not a signal name (try USR1 or USR2)"))
 }
 
 #[cfg(test)]

@@ -8,6 +8,9 @@
 //! `attach-agent`; discovery requires both.
 
 use std::fmt;
+use std::str::FromStr;
+
+use nix::sys::signal::Signal;
 
 /// Name of the agent thread (`/proc/<pid>/task/<tid>/comm`).
 pub const AGENT_THREAD_NAME: &str = "attach-agent";
@@ -62,6 +65,17 @@ impl AgentMarker {
             .filter_map(|fd| std::fs::read_link(fd.path()).ok())
             .find_map(|target| AgentMarker::from_fd_link(&target.to_string_lossy()))
     }
+}
+
+/// The doorbell signal named `text`: `SIGUSR2`, `USR2` or `usr2`.
+pub fn parse_signal(text: &str) -> Option<Signal> {
+    let upper = text.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    Signal::from_str(&name).ok()
 }
 
 #[cfg(test)]

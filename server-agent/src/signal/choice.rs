@@ -61,14 +61,8 @@ impl FromStr for DoorbellSignal {
 
     /// Accepts `SIGUSR2`, `USR2` or `usr2`.
     fn from_str(text: &str) -> Result<DoorbellSignal, UnknownSignal> {
-        let upper = text.to_ascii_uppercase();
-        let name = if upper.starts_with("SIG") {
-            upper
-        } else {
-            format!("SIG{upper}")
-        };
-        Signal::from_str(&name)
+        attach_protocol::marker::parse_signal(text)
             .map(DoorbellSignal)
-            .map_err(|_| UnknownSignal(text.to_owned()))
+            .ok_or_else(|| UnknownSignal(text.to_owned()))
     }
 }
