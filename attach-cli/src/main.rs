@@ -50,7 +50,7 @@ Examples:
 Exit status: 0 ok, 1 a command failed, 2 could not connect or the session
 broke, 130 interrupted.";
 
-/// `attach completions --help`; also printed, to stderr, when the shell is missing.
+/// `attach completions --help`.
 const COMPLETIONS_HELP: &str = "\
 Print a shell completion script for attach
 
