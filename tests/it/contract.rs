@@ -5,8 +5,9 @@
 use attach_cli::{ConnectOptions, Outcome, Session};
 use attach_protocol::{encode_line, ErrorKind, Reply, Request, MAX_REQUEST_LINE};
 
+use crate::support::pty::Pty;
 use crate::support::raw::RawClient;
-use crate::support::{attach, eval, Worker};
+use crate::support::{attach, attach_bin, eval, Worker};
 
 /// A refused `hello` must come back as a protocol error containing `text`, with no id.
 fn refused(client: &mut RawClient, text: &str) {
@@ -121,6 +122,16 @@ fn sized_expression(bytes: usize) -> (String, usize) {
     (format!("\"{text}\".len()"), text.len())
 }
 
+/// The largest expression whose `eval` line (JSON framing and a small id included)
+/// fits the 1 MiB request limit, and its value.
+fn largest_expression() -> (String, usize) {
+    let empty = Request::Eval {
+        id: 1,
+        code: String::new(),
+    };
+    sized_expression(MAX_REQUEST_LINE - (encode_line(&empty).len() - 1))
+}
+
 #[test]
 fn a_one_shot_near_the_pipe_size_works() {
     let worker = Worker::fixture(&[]);
@@ -141,14 +152,7 @@ fn a_one_shot_near_the_pipe_size_works() {
 #[test]
 fn requests_up_to_the_line_limit_work_piped_and_through_the_library() {
     let worker = Worker::fixture(&[]);
-    // The largest code whose eval line (JSON framing and id included) fits the limit.
-    let framing = encode_line(&Request::Eval {
-        id: 1,
-        code: String::new(),
-    })
-    .len()
-        - 1;
-    let (biggest, biggest_len) = sized_expression(MAX_REQUEST_LINE - framing);
+    let (biggest, biggest_len) = largest_expression();
     let (near_pipe, near_pipe_len) = sized_expression(65_500);
     let stdin = format!("{near_pipe}\n{biggest}\n");
     let run = attach(&[&worker.pid.to_string()], &stdin);
@@ -171,4 +175,20 @@ fn requests_up_to_the_line_limit_work_piped_and_through_the_library() {
         value(session.eval(&near_pipe).expect("eval")),
         near_pipe_len
     );
+}
+
+#[test]
+fn a_line_up_to_the_limit_pasted_into_the_shell_works() {
+    let worker = Worker::fixture(&[]);
+    let state = std::env::temp_dir().join(format!("attach-contract-{}", crate::support::unique()));
+    let env = [("XDG_STATE_HOME", state.to_str().unwrap())];
+    let mut pty = Pty::spawn(&attach_bin(), &[&worker.pid.to_string()], &env);
+    pty.expect(")> ");
+    let (expr, len) = largest_expression();
+    // A bracketed paste, as a terminal sends it: the editor takes the line in one piece.
+    pty.send(&format!("\x1b[200~{expr}\x1b[201~\r"));
+    pty.expect(&format!("{len}\r\n"));
+    pty.send("\x04");
+    assert!(pty.wait_exit().success());
+    let _ = std::fs::remove_dir_all(state);
 }
