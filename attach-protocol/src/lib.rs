@@ -5,10 +5,11 @@
 //! contract for humans; keep the two in step.
 //!
 //! Transport, in one paragraph: the client creates the request FIFO
-//! `/tmp/<pid>.pipe` and a reply FIFO `/tmp/<pid>.<token>.reply` (both mode 0600),
-//! writes a `hello` line into the request FIFO and rings the doorbell (SIGUSR1). The
-//! agent opens both FIFOs without following links, checks the opened descriptors, and
-//! answers every request with exactly one JSON line on the reply FIFO.
+//! `/tmp/<pid>.pipe` and a reply FIFO `/tmp/<pid>.<token>.reply` (both mode 0600 and
+//! owned by the target's uid), writes a `hello` line into the request FIFO and rings
+//! the doorbell (SIGUSR1). The agent opens both FIFOs without following links, checks
+//! the opened descriptors, and answers every request with exactly one JSON line on the
+//! reply FIFO, in order.
 //!
 //! This crate must never evaluate anything or touch process state: it is pure
 //! contract plus the small amount of I/O (bounded line reads, deadline writes,
