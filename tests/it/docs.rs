@@ -1,6 +1,7 @@
 //! The docs are the contract: every JSON line in docs/PROTOCOL.md decodes with the
 //! real decoder, every request, reply and error kind in the code is documented there
-//! (and nothing else is), and the help text in docs/CLI.md is the programs' own.
+//! (and nothing else is), the help text in docs/CLI.md is the programs' own, and every
+//! test and file docs/LESSONS.md cites exists.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -187,4 +188,37 @@ fn the_help_text_in_the_cli_doc_is_the_programs_own() {
     if updated != doc {
         std::fs::write(doc_path("CLI.md"), updated).expect("rewrite docs/CLI.md");
     }
+}
+
+#[test]
+fn every_test_and_file_docs_lessons_cites_exists() {
+    let doc = read_doc("LESSONS.md");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let defines = |file: String, test: &str| {
+        std::fs::read_to_string(root.join(&file))
+            .is_ok_and(|source| source.contains(&format!("fn {test}(")))
+    };
+    let mut tests = 0;
+    for item in doc.split('`').skip(1).step_by(2) {
+        if item.contains('<') || item.contains(' ') || item.starts_with('/') {
+            continue;
+        }
+        if let Some((module, test)) = item.split_once(".rs::") {
+            assert!(
+                defines(format!("tests/it/{module}.rs"), test),
+                "LESSONS.md cites {item}"
+            );
+            tests += 1;
+        } else if let Some((module, test)) = item.split_once("::tests::") {
+            let file = format!("server-agent/src/{}.rs", module.replace("::", "/"));
+            assert!(defines(file, test), "LESSONS.md cites the unit test {item}");
+            tests += 1;
+        } else if item.contains('/') {
+            assert!(
+                root.join(item).exists(),
+                "LESSONS.md cites {item}, which does not exist"
+            );
+        }
+    }
+    assert!(tests >= 10, "only {tests} tests cited");
 }
