@@ -165,6 +165,7 @@ impl Session {
                 message,
                 ..
             } => return Err(ConnectError::Version(message)),
+            Reply::Error { message, .. } => return Err(ConnectError::Closed { reason: message }),
             other => {
                 return Err(ConnectError::BadReply(format!(
                     "expected welcome, got {other:?}"

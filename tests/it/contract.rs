@@ -1,9 +1,14 @@
 //! The contract in docs/PROTOCOL.md, as the agent and the CLI keep it: a bad `hello`
-//! is answered wherever the reply FIFO can be trusted, `bye` is answered and read,
-//! and requests up to the 1 MiB line limit work in every mode.
+//! is answered wherever the reply FIFO can be trusted, root reaches another user's
+//! worker by handing it the FIFOs, `bye` is answered and read, and requests up to the
+//! 1 MiB line limit work in every mode.
 
 use attach_cli::{ConnectOptions, Outcome, Session};
-use attach_protocol::{encode_line, ErrorKind, Reply, Request, MAX_REQUEST_LINE};
+use std::path::PathBuf;
+
+use attach_protocol::{
+    encode_line, ErrorKind, ProcStatus, Reply, Request, MAX_REQUEST_LINE, PROTOCOL_VERSION,
+};
 
 use crate::support::pty::Pty;
 use crate::support::raw::RawClient;
@@ -83,6 +88,35 @@ fn a_hello_without_a_trusted_reply_path_is_logged_and_the_agent_goes_on() {
     drop(client);
     let run = eval(worker.pid, "1 + 1");
     assert_eq!((run.code, run.stdout.trim()), (0, "2"), "{run:?}");
+}
+
+#[test]
+fn root_reaches_another_users_worker_only_by_handing_it_the_fifos() {
+    let fixture = env!("CARGO_BIN_EXE_fixture-worker");
+    let mut worker = Worker::start_with_env(
+        PathBuf::from("setpriv"),
+        &["--reuid=65534", "--regid=65534", "--clear-groups", fixture],
+        &[("RUST_LOG", "attach=debug")],
+    );
+    assert_eq!(worker.first_line, "ready");
+    assert_eq!(ProcStatus::of_pid(worker.pid).unwrap().euid(), Some(65534));
+    // attach fchowns both FIFOs to the worker's uid.
+    let run = eval(worker.pid, "counter");
+    assert_eq!((run.code, run.stdout.trim()), (0, "7"), "{run:?}");
+    // A client that keeps them root's: the agent cannot even open them.
+    let mut client = RawClient::prepare(worker.pid);
+    let hello = Request::Hello {
+        v: PROTOCOL_VERSION,
+        token: client.token.as_str().to_owned(),
+        client_pid: std::process::id(),
+    };
+    assert!(client.send(&encode_line(&hello)));
+    client.ring();
+    let refusal = worker.wait_log("refused the request FIFO");
+    assert!(
+        refusal.contains("Permission denied") || refusal.contains("EACCES"),
+        "{refusal}"
+    );
 }
 
 #[test]
