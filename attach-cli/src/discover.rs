@@ -8,7 +8,8 @@
 
 use std::path::Path;
 
-use attach_protocol::{AgentMarker, AGENT_THREAD_NAME};
+use attach_protocol::procfs::start_ticks;
+use attach_protocol::{AgentMarker, ProcStatus, AGENT_THREAD_NAME};
 use serde::Serialize;
 
 /// One process that runs an agent.
@@ -48,31 +49,16 @@ pub fn named(name: &str) -> Vec<AgentProcess> {
         .collect()
 }
 
-/// The agent's announcement in `pid`, if it runs one.
-pub fn marker(pid: u32) -> Option<AgentMarker> {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .ok()?
-        .flatten()
-        .filter_map(|fd| std::fs::read_link(fd.path()).ok())
-        .find_map(|target| AgentMarker::from_fd_link(&target.to_string_lossy()))
-}
-
 fn inspect(pid: u32) -> Option<AgentProcess> {
     if !has_agent_thread(pid) {
         return None;
     }
-    let marker = marker(pid)?;
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let field = |key: &str| {
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix(key))
-            .map(str::trim)
-    };
-    let uid: u32 = field("Uid:")?.split_whitespace().nth(1)?.parse().ok()?;
+    let marker = AgentMarker::of_process(pid)?;
+    let status = ProcStatus::of_pid(pid).ok()?;
+    let uid = status.euid()?;
     Some(AgentProcess {
         pid,
-        name: field("Name:")?.to_owned(),
+        name: status.name()?.to_owned(),
         user: user_name(uid),
         uid,
         uptime_s: uptime(pid).unwrap_or(0),
@@ -95,7 +81,7 @@ fn has_agent_thread(pid: u32) -> bool {
 
 /// Seconds since `pid` started.
 fn uptime(pid: u32) -> Option<u64> {
-    let start_ticks = crate::target::start_ticks(pid)?;
+    let start_ticks = start_ticks(pid)?;
     let ticks = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
         .ok()??
         .max(1) as u64;

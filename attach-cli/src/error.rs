@@ -6,55 +6,120 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
+/// Why a session could not open or went wrong.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
+    /// The pid does not exist.
     #[error("no process with pid {pid}; check the pid with `ps` or `pgrep` and try again")]
-    NoSuchProcess { pid: u32 },
-    #[error("pid {pid} runs as uid {owner}; run attach as that user (e.g. `sudo -u '#{owner}' attach {pid}`) or as root")]
-    PermissionDenied { pid: u32, owner: u32 },
+    NoSuchProcess {
+        /// The target.
+        pid: u32,
+    },
+    /// The target runs as another user and we are not root.
     #[error(
-        "process {pid} ({name}) does not catch {signal}, so it has no attach agent; nothing was sent. \
-         Embed server-agent in it (see the README), or pass --signal if its agent uses another signal"
+        "pid {pid} runs as uid {owner}; run attach as that user \
+         (e.g. `sudo -u '#{owner}' attach {pid}`) or as root"
+    )]
+    PermissionDenied {
+        /// The target.
+        pid: u32,
+        /// The target's uid.
+        owner: u32,
+    },
+    /// The target does not catch the doorbell signal: nothing was sent.
+    #[error(
+        "process {pid} ({name}) does not catch {signal}, so it has no attach agent; \
+         nothing was sent. Embed server-agent in it (see the README), or pass --signal \
+         if its agent uses another signal"
     )]
     NoAgent {
+        /// The target.
         pid: u32,
+        /// The target's name.
         name: String,
+        /// The signal it does not catch.
         signal: Signal,
     },
-    #[error("another attach session is open on pid {pid} (it holds {}); wait for it to end and try again", .path.display())]
-    Busy { pid: u32, path: PathBuf },
+    /// Another session holds the request FIFO.
     #[error(
-        "refusing to use {}: {reason}. It was not made by attach for you; inspect it with `ls -l {}` \
-         and remove it with `rm {}` if you trust that it is harmless",
+        "another attach session is open on pid {pid} (it holds {}); \
+         wait for it to end and try again",
+        .path.display()
+    )]
+    Busy {
+        /// The target.
+        pid: u32,
+        /// The FIFO path.
+        path: PathBuf,
+    },
+    /// Something at a FIFO path was not made by attach for us.
+    #[error(
+        "refusing to use {}: {reason}. It was not made by attach for you; \
+         inspect it with `ls -l {}` and remove it with `rm {}` if you trust that it is harmless",
         .path.display(), .path.display(), .path.display()
     )]
-    Planted { path: PathBuf, reason: String },
+    Planted {
+        /// The FIFO path.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The agent did not answer in time.
     #[error(
         "the agent in pid {pid} did not answer within {}s; it may be busy with a slow command. \
          Try again, or raise --timeout", .after.as_secs_f64()
     )]
-    Timeout { pid: u32, after: Duration },
+    Timeout {
+        /// The target.
+        pid: u32,
+        /// The timeout that passed.
+        after: Duration,
+    },
+    /// The target's mount namespace differs and its `/tmp` is out of reach.
     #[error(
-        "process {pid} runs in another mount namespace (a container) and its /tmp is out of reach: {reason}. \
+        "process {pid} runs in another mount namespace (a container) and its /tmp is \
+         out of reach: {reason}. \
          The kernel opens /proc/{pid}/root only to the worker's own uid or to CAP_SYS_PTRACE: run attach \
          as that uid or as root on the host, or inside the container (`kubectl debug`: run as the \
          worker's uid, or add CAP_SYS_PTRACE with --profile=general; see docs/FLEET.md)"
     )]
-    Namespace { pid: u32, reason: String },
+    Namespace {
+        /// The target.
+        pid: u32,
+        /// Why.
+        reason: String,
+    },
+    /// The target exited.
     #[error("process {pid} exited")]
-    Exited { pid: u32 },
+    Exited {
+        /// The target.
+        pid: u32,
+    },
+    /// The agent ended the session.
     #[error("the agent closed the session ({reason}); attach again to start a new one")]
-    Closed { reason: String },
+    Closed {
+        /// Why.
+        reason: String,
+    },
+    /// Client and agent speak different protocol versions.
     #[error("{0}")]
     Version(String),
-    #[error("the agent sent something that is not a valid reply ({0}); is the agent the same version as attach?")]
+    /// The agent sent something that is not a valid reply.
+    #[error(
+        "the agent sent something that is not a valid reply ({0}); \
+         is the agent the same version as attach?"
+    )]
     BadReply(String),
+    /// `ConnectOptions::interrupt` was raised.
     #[error("interrupted")]
     Interrupted,
+    /// A system call failed.
     #[error("{what}: {source}")]
     Io {
+        /// What was being done.
         what: String,
         #[source]
+        /// The system error.
         source: std::io::Error,
     },
 }

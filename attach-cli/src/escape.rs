@@ -25,7 +25,10 @@ fn is_control(c: char) -> bool {
 
 /// Marks that reorder the text around them (the "Trojan Source" characters).
 fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{61c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    matches!(
+        c,
+        '\u{61c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+    )
 }
 
 /// Multi-line text: newlines and tabs stay, every other control is escaped.

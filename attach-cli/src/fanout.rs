@@ -5,10 +5,9 @@
 
 use nix::sys::signal::Signal;
 
+use attach_cli::{ConnectError, ConnectOptions, Outcome, Session};
+
 use crate::discover::AgentProcess;
-use crate::error::ConnectError;
-use crate::options::ConnectOptions;
-use crate::session::{Outcome, Session};
 
 /// What one process answered.
 pub struct Answer {

@@ -1,7 +1,7 @@
 //! Ctrl-C and friends while waiting for the agent.
 //!
-//! The handlers only set a flag (the seeds' reentrancy lesson applies to the client
-//! too); the wait loop in `session` polls it every 100 ms and returns `Interrupted`,
+//! The handlers only set a flag (async-signal safety, docs/LESSONS.md, applies to the
+//! client too); a session polls it every 100 ms while it waits and returns `Interrupted`,
 //! so the session still leaves through `Drop` and removes its FIFOs.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,6 +25,11 @@ pub fn install() {
         // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
         let _ = unsafe { sigaction(signal, &action) };
     }
+}
+
+/// The flag the handlers raise, for `ConnectOptions::interrupt`.
+pub fn flag() -> &'static AtomicBool {
+    &REQUESTED
 }
 
 /// True once a stop was requested and not yet taken.

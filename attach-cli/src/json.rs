@@ -2,12 +2,12 @@
 //! `docs/CLI.md`; fields are only ever added, never renamed or removed. Documents
 //! are exact: controls inside strings are JSON escapes (`escape::json`), never raw.
 
+use attach_cli::Outcome;
 use serde_json::{json, Value};
 
 use crate::discover::AgentProcess;
 use crate::escape;
 use crate::output::{self, OutputClosed};
-use crate::session::Outcome;
 
 /// The result of evaluating `command` in `pid`.
 pub fn outcome(pid: u32, command: &str, outcome: &Outcome) -> Value {

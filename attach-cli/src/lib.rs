@@ -1,35 +1,20 @@
-//! The client side of attach: find the target, open a session, evaluate commands.
+//! The client side of attach as a library: open a session with the agent inside a
+//! worker, evaluate commands in it, leave.
 //!
-//! The binary (`main.rs`) adds argument parsing and the interactive shell on top.
-//! This library never prints except through `render`, `json` and `output`, never
-//! shows a worker's text unescaped (`escape`), and never signals a process
-//! that has not proven (via `/proc/<pid>/status`) that it catches the doorbell.
+//! The `attach` binary (`main.rs` and the modules it declares) adds everything a
+//! person sees: arguments, discovery, output and its escaping, history, the shell.
+//! This library never writes to stdout or stderr, and never signals a process that
+//! has not proven (via `/proc/<pid>/status`) that it catches the doorbell.
+
+#![warn(missing_docs)]
 
 mod claim;
-pub mod discover;
-pub mod error;
-pub mod escape;
-pub mod fanout;
-pub mod interrupt;
-pub mod json;
-pub mod options;
-pub mod output;
-pub mod render;
-pub mod session;
-pub mod style;
-pub mod target;
+mod error;
+mod options;
+mod session;
+mod target;
 
 pub use error::ConnectError;
 pub use options::ConnectOptions;
 pub use session::{Outcome, Session};
 pub use target::Target;
-
-/// Splits the `p <expr>` shorthand: returns the code and whether to print even a
-/// unit result.
-pub fn split_print(line: &str) -> (&str, bool) {
-    let line = line.trim();
-    match line.strip_prefix("p ") {
-        Some(expr) => (expr.trim(), true),
-        None => (line, false),
-    }
-}

@@ -11,9 +11,11 @@
 use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 
-use attach_cli::{interrupt, Target};
+use attach_cli::Target;
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+
+use crate::interrupt;
 
 /// How often the target and the Ctrl-C flag are checked while nothing happens.
 const CHECK: Duration = Duration::from_millis(200);

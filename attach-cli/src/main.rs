@@ -3,23 +3,32 @@
 //! failed, 2 could not connect or the session broke, 130 interrupted, 141 stdout
 //! closed by its reader (quietly, as a process stopped by SIGPIPE).
 
+mod discover;
+mod escape;
+mod fanout;
 mod fleet;
 mod history;
 mod input;
+mod interrupt;
+mod json;
 mod liveness;
 mod modes;
+mod output;
+mod render;
 mod shell;
 mod shell_helper;
+mod style;
 mod watch;
 
 use std::process::ExitCode;
 use std::str::FromStr;
 use std::time::Duration;
 
-use attach_cli::output::{self, OutputClosed};
-use attach_cli::{escape, interrupt, json, ConnectError};
+use attach_cli::ConnectError;
 use clap::{CommandFactory, Parser};
 use nix::sys::signal::Signal;
+
+use crate::output::OutputClosed;
 
 const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (wire protocol v1)");
 
@@ -42,7 +51,21 @@ Examples:
   attach completions bash              shell completions (bash, zsh, fish)
 
 Exit status: 0 ok, 1 a command failed, 2 could not connect or the session
-broke, 130 interrupted.";
+broke, 130 interrupted, 141 stdout closed by its reader.";
+
+/// `attach completions --help`.
+const COMPLETIONS_HELP: &str = "\
+Print a shell completion script for attach
+
+Usage: attach completions <SHELL>
+
+Arguments:
+  <SHELL>  bash, zsh, fish, elvish or powershell
+
+Install it, for example:
+  attach completions bash > ~/.local/share/bash-completion/completions/attach
+  attach completions zsh > ~/.zfunc/_attach       (with ~/.zfunc in $fpath)
+  attach completions fish > ~/.config/fish/completions/attach.fish";
 
 /// Open a live REPL inside a running worker that embeds server-agent.
 #[derive(Parser, Debug)]
@@ -77,7 +100,13 @@ pub struct Args {
     watch: Option<String>,
 
     /// How often --watch re-evaluates: 1s, 500ms, 2m.
-    #[arg(long, default_value = "1s", value_name = "INTERVAL", value_parser = watch::parse_interval, requires = "watch")]
+    #[arg(
+        long,
+        default_value = "1s",
+        value_name = "INTERVAL",
+        value_parser = watch::parse_interval,
+        requires = "watch"
+    )]
     interval: Duration,
 
     /// Print one JSON document per result (schema in docs/CLI.md).
@@ -141,8 +170,15 @@ fn exit_status(result: anyhow::Result<ExitCode>, as_json: bool) -> ExitCode {
 
 /// `attach completions <SHELL>`: the completion script for bash, zsh or fish.
 fn completions(shell: Option<&str>) -> anyhow::Result<ExitCode> {
+    if matches!(shell, Some("-h" | "--help")) {
+        output::line(COMPLETIONS_HELP)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let Some(shell) = shell.and_then(|name| clap_complete::Shell::from_str(name).ok()) else {
-        anyhow::bail!("usage: attach completions <bash|zsh|fish|elvish|powershell>");
+        anyhow::bail!(
+            "usage: attach completions <bash|zsh|fish|elvish|powershell> \
+             (`attach completions --help` shows how to install the script)"
+        );
     };
     let mut script = Vec::new();
     clap_complete::generate(shell, &mut Args::command(), "attach", &mut script);
@@ -158,13 +194,8 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
 }
 
 fn parse_signal(text: &str) -> Result<Signal, String> {
-    let upper = text.to_ascii_uppercase();
-    let name = if upper.starts_with("SIG") {
-        upper
-    } else {
-        format!("SIG{upper}")
-    };
-    Signal::from_str(&name).map_err(|_| format!("`{text}` is not a signal name (try USR1 or USR2)"))
+    attach_protocol::marker::parse_signal(text)
+        .ok_or_else(|| format!("`{text}` is not a signal name (try USR1 or USR2)"))
 }
 
 #[cfg(test)]

@@ -5,20 +5,21 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
-use attach_cli::discover::{self, AgentProcess};
-use attach_cli::output::{self, OutputClosed};
-use attach_cli::{fanout, json, render, split_print, ConnectOptions, Outcome, Session};
+use attach_cli::{ConnectOptions, Outcome, Session};
 
+use crate::discover::{self, AgentProcess};
 use crate::fleet::Fleet;
 use crate::input::InputLines;
 use crate::liveness::ExitWatch;
+use crate::output::{self, OutputClosed};
 use crate::watch::Watch;
-use crate::{shell, Args};
+use crate::{fanout, interrupt, json, render, shell, Args};
 
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let options = ConnectOptions {
         timeout: args.timeout,
         signal: args.signal,
+        interrupt: Some(interrupt::flag()),
     };
     if let Some(fleet) = Fleet::from_args(&args.fleet)? {
         return fleet.run(args);
@@ -70,7 +71,8 @@ fn resolve(target: &str) -> anyhow::Result<u32> {
     match discover::named(target).as_slice() {
         [one] => Ok(one.pid),
         [] => bail!(
-            "no attachable process is named {target:?}; `attach --list` shows the ones that run an agent"
+            "no attachable process is named {target:?}; \
+             `attach --list` shows the ones that run an agent"
         ),
         several => bail!(
             "{} processes are named {target:?}; pick one by pid (or use --all):\n{}",
@@ -107,7 +109,10 @@ fn all(
 ) -> anyhow::Result<ExitCode> {
     let processes = discover::named(name);
     if processes.is_empty() {
-        bail!("no attachable process is named {name:?}; `attach --list` shows the ones that run an agent");
+        bail!(
+            "no attachable process is named {name:?}; \
+             `attach --list` shows the ones that run an agent"
+        );
     }
     let (code, _) = split_print(line);
     let answers = fanout::run_all(processes, code, options);
@@ -173,6 +178,16 @@ fn show(
         Ok(matches!(outcome, Outcome::Value { .. }))
     } else {
         render::print_outcome(code, outcome, show_unit)
+    }
+}
+
+/// Splits the `p <expr>` shorthand: returns the code and whether to print even a
+/// unit result.
+pub fn split_print(line: &str) -> (&str, bool) {
+    let line = line.trim();
+    match line.strip_prefix("p ") {
+        Some(expr) => (expr.trim(), true),
+        None => (line, false),
     }
 }
 

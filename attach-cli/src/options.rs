@@ -1,7 +1,9 @@
-//! How to reach an agent: the deadline and the doorbell signal.
+//! How to reach an agent: the deadline, the doorbell signal, and how to give up.
 
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
+use attach_protocol::AgentMarker;
 use nix::sys::signal::Signal;
 
 /// How to reach the agent.
@@ -10,15 +12,18 @@ pub struct ConnectOptions {
     /// Deadline for the welcome and for each command's reply.
     pub timeout: Duration,
     /// The doorbell signal; `None` means the one the agent announces (see
-    /// `discover::marker`), or SIGUSR1.
+    /// `attach_protocol::marker`), or SIGUSR1.
     pub signal: Option<Signal>,
+    /// When this flag turns true (e.g. set by a Ctrl-C handler), a wait for the agent
+    /// ends with `ConnectError::Interrupted`; the session still leaves cleanly.
+    pub interrupt: Option<&'static AtomicBool>,
 }
 
 impl ConnectOptions {
     /// The signal to ring `pid` with.
     pub fn signal_for(&self, pid: u32) -> Signal {
         self.signal
-            .or_else(|| crate::discover::marker(pid).and_then(|m| Signal::try_from(m.signal).ok()))
+            .or_else(|| AgentMarker::of_process(pid).and_then(|m| Signal::try_from(m.signal).ok()))
             .unwrap_or(Signal::SIGUSR1)
     }
 }
@@ -28,6 +33,7 @@ impl Default for ConnectOptions {
         ConnectOptions {
             timeout: Duration::from_secs(5),
             signal: None,
+            interrupt: None,
         }
     }
 }

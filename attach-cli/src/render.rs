@@ -1,10 +1,10 @@
 //! Turning replies into text for a person.
 
+use attach_cli::Outcome;
 use attach_protocol::ErrorKind;
 
 use crate::escape;
 use crate::output::{self, OutputClosed};
-use crate::session::Outcome;
 use crate::style::Style;
 
 /// Columns that lead a table when present, in this order; the rest follow by name.
@@ -131,16 +131,6 @@ fn kind_name(kind: ErrorKind) -> &'static str {
 
 /// A failed command: kind, position and, when the code is known, a caret under the
 /// column.
-pub fn failure(
-    code: &str,
-    kind: ErrorKind,
-    message: &str,
-    line: Option<usize>,
-    column: Option<usize>,
-) -> String {
-    styled_failure(code, kind, message, line, column, Style::plain())
-}
-
 fn styled_failure(
     code: &str,
     kind: ErrorKind,
@@ -240,12 +230,13 @@ mod tests {
 
     #[test]
     fn caret_points_at_the_column() {
-        let text = failure(
+        let text = styled_failure(
             "let = 5",
             ErrorKind::Syntax,
             "expecting a name",
             Some(1),
             Some(5),
+            Style::plain(),
         );
         assert!(text.starts_with("syntax error at line 1, column 5"));
         assert!(text.ends_with("\n  let = 5\n      ^"));

@@ -7,21 +7,28 @@
 //! so a worker that exits mid-session is reported, not waited on.
 
 use std::os::fd::{AsFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use attach_protocol::{
     decode_line, encode_line, write_all_by, ErrorKind, LineReader, Reply, Request, Token,
     WireError, MAX_REPLY_LINE, PROTOCOL_VERSION,
 };
+use nix::fcntl::{fcntl, FcntlArg};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::kill;
 use nix::unistd::Pid;
 
 use crate::claim::{self, CreatedPath, RequestFifo};
 use crate::error::ConnectError;
-use crate::interrupt;
 use crate::options::ConnectOptions;
 use crate::target::Target;
+
+/// How long leaving waits for the agent's `bye`.
+const BYE_WAIT: Duration = Duration::from_secs(1);
+
+/// The capacity of a pipe when it cannot be asked (one page).
+const PIPE_BUF: usize = 4096;
 
 /// How often a waiting client checks that the target still lives.
 const LIVENESS_CHECK: Duration = Duration::from_millis(100);
@@ -34,25 +41,36 @@ const SPIN: Duration = Duration::from_micros(500);
 /// The answer to one command.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
+    /// The command ran.
     Value {
+        /// Its result (`null` for unit).
         value: serde_json::Value,
+        /// What it printed, line by line.
         output: Vec<String>,
+        /// How long it ran in the agent, in microseconds.
         elapsed_us: u64,
     },
+    /// The command failed; the session goes on.
     Failed {
+        /// What kind of failure.
         kind: ErrorKind,
+        /// What happened, for a person.
         message: String,
+        /// Source line of a script error.
         line: Option<usize>,
+        /// Source column of a script error.
         column: Option<usize>,
     },
 }
 
-/// An open session. Dropping it says `bye` and removes the FIFOs it made.
+/// An open session. Dropping it says `bye`, reads the agent's `bye` (waiting at most
+/// 1 s) and removes the FIFOs it made.
 pub struct Session {
     target: Target,
     session_id: String,
     agent_version: String,
     timeout: Duration,
+    interrupt: Option<&'static AtomicBool>,
     next_id: u64,
     reader: LineReader,
     reply: OwnedFd,
@@ -96,6 +114,7 @@ impl Session {
             session_id: String::new(),
             agent_version: String::new(),
             timeout: options.timeout,
+            interrupt: options.interrupt,
             next_id: 0,
             reader: LineReader::new(MAX_REPLY_LINE),
             reply,
@@ -103,16 +122,23 @@ impl Session {
             _reply_path: reply_path,
             on_wait: None,
         };
-        let hello = Request::Hello {
+        let hello = encode_line(&Request::Hello {
             v: PROTOCOL_VERSION,
             token: token.as_str().to_owned(),
             client_pid: std::process::id(),
-        };
+        });
         let deadline = Instant::now() + options.timeout;
-        session.send(&hello, deadline)?;
-        let first_id = first
-            .map(|code| session.queue_eval(code, deadline))
-            .transpose()?;
+        session.write(&hello, deadline)?;
+        // Nobody reads the request FIFO before the doorbell rings: the first command
+        // rides behind hello only if the FIFO holds both unread, else it would block
+        // here forever. A larger one is sent once the agent is reading.
+        let first = first.map(|code| session.eval_line(code));
+        let queued = first
+            .as_ref()
+            .is_some_and(|(_, line)| hello.len() + line.len() <= session.request_capacity());
+        if let Some((_, line)) = first.as_ref().filter(|_| queued) {
+            session.write(line, deadline)?;
+        }
         match kill(Pid::from_raw(pid as i32), signal) {
             Ok(()) => {}
             Err(nix::errno::Errno::ESRCH) => return Err(ConnectError::Exited { pid }),
@@ -139,14 +165,18 @@ impl Session {
                 message,
                 ..
             } => return Err(ConnectError::Version(message)),
+            Reply::Error { message, .. } => return Err(ConnectError::Closed { reason: message }),
             other => {
                 return Err(ConnectError::BadReply(format!(
                     "expected welcome, got {other:?}"
                 )))
             }
         }
-        let outcome = first_id
-            .map(|id| session.answer_to(id, deadline))
+        if let Some((_, line)) = first.as_ref().filter(|_| !queued) {
+            session.write(line, deadline)?;
+        }
+        let outcome = first
+            .map(|(id, _)| session.answer_to(id, deadline))
             .transpose()?;
         Ok((session, outcome))
     }
@@ -159,20 +189,33 @@ impl Session {
     }
 
     fn queue_eval(&mut self, code: &str, deadline: Instant) -> Result<u64, ConnectError> {
-        let id = self.next_request_id();
-        self.send(
-            &Request::Eval {
-                id,
-                code: code.to_owned(),
-            },
-            deadline,
-        )?;
+        let (id, line) = self.eval_line(code);
+        self.write(&line, deadline)?;
         Ok(id)
     }
 
+    /// A new request id and the encoded `eval` line that carries it.
+    fn eval_line(&mut self, code: &str) -> (u64, Vec<u8>) {
+        let id = self.next_request_id();
+        let line = encode_line(&Request::Eval {
+            id,
+            code: code.to_owned(),
+        });
+        (id, line)
+    }
+
     fn send(&self, request: &Request, deadline: Instant) -> Result<(), ConnectError> {
-        write_all_by(self.request.fd.as_fd(), &encode_line(request), deadline)
-            .map_err(|err| self.wire_error(err))
+        self.write(&encode_line(request), deadline)
+    }
+
+    fn write(&self, line: &[u8], deadline: Instant) -> Result<(), ConnectError> {
+        write_all_by(self.request.fd.as_fd(), line, deadline).map_err(|err| self.wire_error(err))
+    }
+
+    /// How many bytes the request FIFO holds unread (64 KiB usually; one page when
+    /// the user is over `pipe-user-pages-soft`).
+    fn request_capacity(&self) -> usize {
+        fcntl(self.request.fd.as_fd(), FcntlArg::F_GETPIPE_SZ).map_or(PIPE_BUF, |n| n as usize)
     }
 
     fn answer_to(&mut self, id: u64, deadline: Instant) -> Result<Outcome, ConnectError> {
@@ -269,14 +312,17 @@ impl Session {
         self.next_id
     }
 
+    /// The process this session is attached to.
     pub fn target(&self) -> &Target {
         &self.target
     }
 
+    /// The session's name in the agent's audit log.
     pub fn session_id(&self) -> &str {
         &self.session_id
     }
 
+    /// The agent's server-agent version.
     pub fn agent_version(&self) -> &str {
         &self.agent_version
     }
@@ -292,7 +338,10 @@ impl Session {
         }
         let waiting_since = Instant::now();
         loop {
-            if interrupt::requested() {
+            if self
+                .interrupt
+                .is_some_and(|flag| flag.load(Ordering::Relaxed))
+            {
                 return Err(ConnectError::Interrupted);
             }
             let slice = deadline.min(Instant::now() + LIVENESS_CHECK);
@@ -342,13 +391,19 @@ impl Session {
 }
 
 impl Drop for Session {
+    /// Says `bye` and reads the agent's `bye` (skipping late answers), so the session
+    /// ends as docs/PROTOCOL.md says; gives up after `BYE_WAIT` or on an interrupt.
     fn drop(&mut self) {
-        let bye = encode_line(&Request::Bye);
-        let _ = write_all_by(
-            self.request.fd.as_fd(),
-            &bye,
-            Instant::now() + Duration::from_millis(100),
-        );
+        self.on_wait = None;
+        let deadline = Instant::now() + BYE_WAIT;
+        if self.send(&Request::Bye, deadline).is_err() {
+            return;
+        }
+        while let Ok(reply) = self.next_reply(deadline) {
+            if matches!(reply, Reply::Bye { .. }) {
+                return;
+            }
+        }
     }
 }
 

@@ -17,9 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use attach_cli::output;
-use attach_cli::style::Style;
-use attach_cli::{escape, interrupt, json, render, split_print, ConnectError, Outcome, Session};
+use attach_cli::{ConnectError, Outcome, Session};
 use nix::sys::pthread::{pthread_kill, pthread_self};
 use nix::sys::signal::Signal;
 use rustyline::config::Config;
@@ -29,7 +27,10 @@ use rustyline::Editor;
 
 use crate::history::History;
 use crate::liveness::ExitWatch;
+use crate::modes::split_print;
 use crate::shell_helper::ShellHelper;
+use crate::style::Style;
+use crate::{escape, interrupt, json, output, render};
 
 const SHELL_HELP: &str = "\
 shell commands:
@@ -53,7 +54,8 @@ struct Toggles {
 pub fn run(session: Session) -> anyhow::Result<ExitCode> {
     let target = session.target().clone();
     output::line(&format!(
-        "attached to pid {} ({}), session {}, agent {}. `help()` lists what is here; `:help` the shell; Ctrl-D leaves.",
+        "attached to pid {} ({}), session {}, agent {}. \
+         `help()` lists what is here; `:help` the shell; Ctrl-D leaves.",
         target.pid,
         escape::line(&target.name),
         escape::line(session.session_id()),
@@ -170,7 +172,10 @@ fn evaluate(line: &str, session: &mut Session, toggles: &Toggles) -> anyhow::Res
         }
         Err(ConnectError::Interrupted) => {
             interrupt::clear();
-            eprintln!("stopped waiting; the agent ends the command at its time limit, the session goes on");
+            eprintln!(
+                "stopped waiting; the agent ends the command at its time limit, \
+                 the session goes on"
+            );
             Ok(())
         }
         Err(err @ ConnectError::Timeout { .. }) => {

@@ -4,12 +4,14 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use attach_cli::{escape, Session};
+use attach_cli::Session;
 use rustyline::completion::Completer;
 use rustyline::highlight::Highlighter;
 use rustyline::hint::Hinter;
 use rustyline::validate::{ValidationContext, ValidationResult, Validator};
 use rustyline::{Context, Helper};
+
+use crate::escape;
 
 pub struct ShellHelper {
     pub session: Rc<RefCell<Session>>,

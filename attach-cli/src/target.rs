@@ -11,7 +11,8 @@
 
 use std::path::{Path, PathBuf};
 
-use attach_protocol::FifoPaths;
+use attach_protocol::procfs::start_ticks;
+use attach_protocol::{FifoPaths, ProcStatus};
 use nix::sys::signal::Signal;
 
 use crate::error::ConnectError;
@@ -21,11 +22,12 @@ use crate::error::ConnectError;
 pub struct Target {
     /// The pid as we see it.
     pub pid: u32,
+    /// Its process name.
     pub name: String,
     /// Effective uid of the target.
     pub uid: u32,
     /// Where its FIFOs live, named as the target sees itself.
-    pub paths: FifoPaths,
+    pub(crate) paths: FifoPaths,
     /// Start time in clock ticks since boot; tells a restarted pid apart.
     start_ticks: u64,
 }
@@ -33,26 +35,18 @@ pub struct Target {
 impl Target {
     /// Inspects `pid` and checks that it can be attached to with `signal`.
     pub fn inspect(pid: u32, signal: Signal) -> Result<Target, ConnectError> {
-        let status = read_proc(pid, "status").ok_or(ConnectError::NoSuchProcess { pid })?;
+        let status = ProcStatus::of_pid(pid).map_err(|_| ConnectError::NoSuchProcess { pid })?;
         let start_ticks = start_ticks(pid).ok_or(ConnectError::NoSuchProcess { pid })?;
-        let name = field(&status, "Name:").unwrap_or("?").to_owned();
-        let uid = field(&status, "Uid:")
-            .and_then(|uids| uids.split_whitespace().nth(1))
-            .and_then(|euid| euid.parse().ok())
-            .ok_or(ConnectError::NoSuchProcess { pid })?;
+        let name = status.name().unwrap_or("?").to_owned();
+        let uid = status.euid().ok_or(ConnectError::NoSuchProcess { pid })?;
         let me = nix::unistd::geteuid().as_raw();
         if me != 0 && me != uid {
             return Err(ConnectError::PermissionDenied { pid, owner: uid });
         }
-        let caught = field(&status, "SigCgt:")
-            .and_then(|mask| u64::from_str_radix(mask, 16).ok())
-            .unwrap_or(0);
-        if caught & (1u64 << (signal as i32 - 1)) == 0 {
+        if status.has_signal("SigCgt", signal as i32) != Some(true) {
             return Err(ConnectError::NoAgent { pid, name, signal });
         }
-        let ns_pid = field(&status, "NSpid:")
-            .and_then(|pids| pids.split_whitespace().last()?.parse().ok())
-            .unwrap_or(pid);
+        let ns_pid = status.namespaced_pid().unwrap_or(pid);
         Ok(Target {
             pid,
             name,
@@ -64,7 +58,8 @@ impl Target {
 
     /// False once the process has exited (or its pid was reused).
     pub fn is_alive(&self) -> bool {
-        let state = read_proc(self.pid, "stat").and_then(|stat| {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).ok();
+        let state = stat.and_then(|stat| {
             let after_name = stat.get(stat.rfind(')')? + 2..)?.to_owned();
             after_name.chars().next()
         });
@@ -106,25 +101,4 @@ fn reachable(pid: u32, dir: &Path) -> Result<(), ConnectError> {
             reason: format!("cannot reach {}: {err}", dir.display()),
         }),
     }
-}
-
-fn read_proc(pid: u32, file: &str) -> Option<String> {
-    std::fs::read_to_string(PathBuf::from(format!("/proc/{pid}/{file}"))).ok()
-}
-
-fn field<'a>(status: &'a str, key: &str) -> Option<&'a str> {
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix(key))
-        .map(str::trim)
-}
-
-/// The start time of `pid` in clock ticks since boot (field 22 of `/proc/<pid>/stat`).
-pub(crate) fn start_ticks(pid: u32) -> Option<u64> {
-    let stat = read_proc(pid, "stat")?;
-    stat.get(stat.rfind(')')? + 2..)?
-        .split(' ')
-        .nth(19)?
-        .parse()
-        .ok()
 }

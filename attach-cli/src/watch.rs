@@ -10,9 +10,10 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use attach_cli::output::{self, OutputClosed};
-use attach_cli::{discover, escape};
-use attach_cli::{fanout, interrupt, json, render, ConnectError, ConnectOptions, Outcome, Session};
+use attach_cli::{ConnectError, ConnectOptions, Outcome, Session};
+
+use crate::output::{self, OutputClosed};
+use crate::{discover, escape, fanout, interrupt, json, render};
 
 /// Values kept for the sparkline.
 const HISTORY: usize = 40;

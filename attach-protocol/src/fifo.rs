@@ -46,7 +46,9 @@ impl FifoOwner {
 /// Which end to open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
+    /// The read end (the agent's request FIFO, the client's reply FIFO).
     Read,
+    /// The write end, non-blocking: fails with `NoPeer` when nobody reads.
     Write,
     /// Holds both ends: opening never fails for lack of a peer, and reads never see
     /// EOF while we hold it. Used by the client for the request FIFO.
@@ -56,24 +58,58 @@ pub enum Access {
 /// Why a FIFO was refused. Each message names the path and the reason.
 #[derive(Debug, thiserror::Error)]
 pub enum FifoError {
+    /// Nothing is at the path.
     #[error("{} does not exist", .path.display())]
-    Missing { path: PathBuf },
+    Missing {
+        /// The FIFO's path.
+        path: PathBuf,
+    },
+    /// The path is a symbolic link.
     #[error("{} is a symbolic link; refusing to follow it", .path.display())]
-    Symlink { path: PathBuf },
+    Symlink {
+        /// The FIFO's path.
+        path: PathBuf,
+    },
+    /// The path is something else than a FIFO.
     #[error("{} is a {kind}, not a FIFO", .path.display())]
-    NotAFifo { path: PathBuf, kind: &'static str },
+    NotAFifo {
+        /// The FIFO's path.
+        path: PathBuf,
+        /// What it is instead.
+        kind: &'static str,
+    },
+    /// The FIFO belongs to another uid.
     #[error("{} is owned by uid {uid}, expected {expected}", .path.display())]
     WrongOwner {
+        /// The FIFO's path.
         path: PathBuf,
+        /// Its owner.
         uid: u32,
+        /// Who should own it.
         expected: String,
     },
+    /// Group or others have some access.
     #[error("{} has mode {mode:04o}; group and others must have no access", .path.display())]
-    Insecure { path: PathBuf, mode: u32 },
+    Insecure {
+        /// The FIFO's path.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// A non-blocking open for writing found no reader.
     #[error("nobody has {} open at the other end", .path.display())]
-    NoPeer { path: PathBuf },
+    NoPeer {
+        /// The FIFO's path.
+        path: PathBuf,
+    },
+    /// `open(2)` failed otherwise.
     #[error("cannot open {}: {errno}", .path.display())]
-    Open { path: PathBuf, errno: Errno },
+    Open {
+        /// The FIFO's path.
+        path: PathBuf,
+        /// Why.
+        errno: Errno,
+    },
 }
 
 /// Opens `path` following the three rules in the module docs. Returns the

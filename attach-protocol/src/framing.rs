@@ -16,18 +16,28 @@ use serde::Serialize;
 /// What can go wrong on the wire.
 #[derive(Debug, thiserror::Error)]
 pub enum WireError {
+    /// The deadline passed.
     #[error("timed out waiting for the peer")]
     Timeout,
+    /// A line went over the reader's limit; the rest of the stream is unusable.
     #[error("line longer than {limit} bytes")]
-    LineTooLong { limit: usize },
+    LineTooLong {
+        /// The limit, in bytes.
+        limit: usize,
+    },
+    /// A line held nothing.
     #[error("empty line")]
     EmptyLine,
+    /// A line is not a valid message.
     #[error("malformed message: {0}")]
     Malformed(#[from] serde_json::Error),
+    /// A token is not 32 lowercase hex digits.
     #[error("session token is not 32 lowercase hex digits")]
     BadToken,
+    /// The other side closed its end (EPIPE).
     #[error("the peer closed its end")]
     PeerGone,
+    /// Another system error.
     #[error("I/O error: {0}")]
     Io(#[from] Errno),
 }
@@ -228,7 +238,9 @@ mod fuzz {
 
         /// Any bytes at all: the decoders answer with a value or an error, never a panic.
         #[test]
-        fn decoding_arbitrary_bytes_never_panics(line in proptest::collection::vec(any::<u8>(), 0..512)) {
+        fn decoding_arbitrary_bytes_never_panics(
+            line in proptest::collection::vec(any::<u8>(), 0..512)
+        ) {
             let _ = decode_line::<Request>(&line);
             let _ = decode_line::<Reply>(&line);
         }

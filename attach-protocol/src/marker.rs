@@ -8,6 +8,9 @@
 //! `attach-agent`; discovery requires both.
 
 use std::fmt;
+use std::str::FromStr;
+
+use nix::sys::signal::Signal;
 
 /// Name of the agent thread (`/proc/<pid>/task/<tid>/comm`).
 pub const AGENT_THREAD_NAME: &str = "attach-agent";
@@ -17,7 +20,9 @@ const PREFIX: &str = "attach-agent ";
 /// What the announcement says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentMarker {
+    /// The server-agent version.
     pub agent_version: String,
+    /// The agent's `PROTOCOL_VERSION`.
     pub protocol: u32,
     /// The doorbell signal number.
     pub signal: i32,
@@ -51,6 +56,26 @@ impl AgentMarker {
             signal: value("signal")?.parse().ok()?,
         })
     }
+
+    /// The announcement among the descriptors of `pid`, if it runs an agent.
+    pub fn of_process(pid: u32) -> Option<AgentMarker> {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .ok()?
+            .flatten()
+            .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+            .find_map(|target| AgentMarker::from_fd_link(&target.to_string_lossy()))
+    }
+}
+
+/// The doorbell signal named `text`: `SIGUSR2`, `USR2` or `usr2`.
+pub fn parse_signal(text: &str) -> Option<Signal> {
+    let upper = text.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    Signal::from_str(&name).ok()
 }
 
 #[cfg(test)]

@@ -1,8 +1,10 @@
 //! Message types. One JSON object per line; `op` tags requests, `type` tags replies.
 //!
 //! Unknown fields are ignored so that a newer peer may add optional ones; anything
-//! incompatible bumps `PROTOCOL_VERSION`. Every request after `hello` that carries an `id` gets exactly one reply with the
-//! same `id`, so a client can match answers even after a timeout on its side.
+//! incompatible bumps `PROTOCOL_VERSION`. Every request after `hello` gets exactly one
+//! reply, in order. It carries the request's `id`, except an `error` about a line
+//! that did not parse (its `id` is unknown): a client that sent one request at a
+//! time takes an `error` without `id` as the answer to it.
 
 use serde::{Deserialize, Serialize};
 
@@ -12,20 +14,41 @@ use serde::{Deserialize, Serialize};
 pub enum Request {
     /// First line of every session. `token` names the reply FIFO (see `paths`).
     Hello {
+        /// The client's `PROTOCOL_VERSION`.
         v: u32,
+        /// 32 lowercase hex digits; the reply FIFO is `/tmp/<pid>.<token>.reply`.
         token: String,
+        /// The client's pid, for the audit log only (it is not trusted).
         client_pid: u32,
     },
     /// Evaluate `code` in the session's persistent scope.
-    Eval { id: u64, code: String },
+    Eval {
+        /// Echoed in the reply.
+        id: u64,
+        /// A Rhai script.
+        code: String,
+    },
     /// Keep an idle session alive; answered with `pong`.
-    Ping { id: u64 },
+    Ping {
+        /// Echoed in the reply.
+        id: u64,
+    },
     /// Completion candidates for `line` with the cursor at byte `pos`; answered
     /// with `completions`.
-    Complete { id: u64, line: String, pos: usize },
+    Complete {
+        /// Echoed in the reply.
+        id: u64,
+        /// The line being edited.
+        line: String,
+        /// The cursor, a byte offset into `line`.
+        pos: usize,
+    },
     /// The session's variables and their values; answered with `value` (a map).
-    Vars { id: u64 },
-    /// End the session; the agent answers `bye` and closes the reply FIFO.
+    Vars {
+        /// Echoed in the reply.
+        id: u64,
+    },
+    /// End the session; the agent answers `bye` and the session is over.
     Bye,
 }
 
@@ -35,43 +58,68 @@ pub enum Request {
 pub enum Reply {
     /// Answer to `hello`: the session is open.
     Welcome {
+        /// The agent's `PROTOCOL_VERSION`.
         v: u32,
+        /// The token from `hello`, echoed.
         token: String,
+        /// The session's name in the agent's audit log.
         session: String,
+        /// The target's pid as it sees itself (its namespace's pid).
         pid: u32,
+        /// The target's process name.
         process: String,
+        /// The server-agent version.
         agent_version: String,
     },
     /// Successful evaluation. `value` is the result as JSON (`null` for unit);
     /// `output` holds what the script printed with `print`/`debug`.
     Value {
+        /// The request's id.
         id: u64,
+        /// The result.
         value: serde_json::Value,
+        /// Evaluation time in microseconds.
         elapsed_us: u64,
+        /// Printed lines, in order (absent when none).
         #[serde(skip_serializing_if = "Vec::is_empty", default)]
         output: Vec<String>,
     },
     /// Answer to `ping`.
-    Pong { id: u64 },
+    Pong {
+        /// The request's id.
+        id: u64,
+    },
     /// Answer to `complete`: replace `line[start..pos]` with one of `candidates`.
     Completions {
+        /// The request's id.
         id: u64,
+        /// Byte offset where the completed word starts.
         start: usize,
+        /// Possible replacements, sorted.
         candidates: Vec<String>,
     },
-    /// A request failed. `id` is absent when the request could not be parsed.
+    /// A request failed, or the session could not open. `id` is absent when it is
+    /// unknown: the line did not parse, or the error answers `hello`.
     Error {
+        /// The request's id, when known.
         #[serde(skip_serializing_if = "Option::is_none", default)]
         id: Option<u64>,
+        /// What kind of failure.
         kind: ErrorKind,
+        /// What happened and what to do next, for a person.
         message: String,
+        /// Source line of a script error (1-based).
         #[serde(skip_serializing_if = "Option::is_none", default)]
         line: Option<usize>,
+        /// Source column of a script error (1-based).
         #[serde(skip_serializing_if = "Option::is_none", default)]
         column: Option<usize>,
     },
-    /// The agent is ending the session (answer to `bye`, idle timeout, shutdown).
-    Bye { reason: String },
+    /// The agent is ending the session: the answer to `bye`, or an idle timeout.
+    Bye {
+        /// Why, for a person.
+        reason: String,
+    },
 }
 
 /// Why a request failed.
@@ -88,7 +136,8 @@ pub enum ErrorKind {
     Panic,
     /// Registered state stayed locked by the host for longer than the command may wait.
     Busy,
-    /// The line was not a valid request (bad JSON, unknown op, too long...).
+    /// The line was not a valid request (bad JSON, unknown op, too long, a bad
+    /// `hello`...).
     Protocol,
     /// Client and agent speak different protocol versions.
     Version,

@@ -41,6 +41,7 @@ impl Token {
         }
     }
 
+    /// The 32 hex digits.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -100,6 +101,7 @@ impl FifoPaths {
         self.pid
     }
 
+    /// The directory that holds the FIFOs (`/tmp`, or a container's `/tmp`).
     pub fn dir(&self) -> &Path {
         &self.dir
     }

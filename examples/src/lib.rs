@@ -1,6 +1,6 @@
 //! Shared pieces of the example workers: a minimal HTTP/1.1 codec, a tiny blocking
-//! HTTP client for demos and tests, and the flag-and-self-pipe signal pattern the
-//! seeds teach (a handler does one async-signal-safe thing; a normal thread acts).
+//! HTTP client for demos and tests, and the flag-and-self-pipe signal pattern of
+//! docs/LESSONS.md (a handler does one async-signal-safe thing; a normal thread acts).
 
 pub mod config;
 pub mod http;

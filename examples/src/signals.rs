@@ -1,7 +1,7 @@
 //! Signals as events: the handler writes the signal number to a self-pipe, a normal
 //! thread reads it and acts.
 //!
-//! This is the lesson of the reentrancy seed: a handler may interrupt `malloc`, a
+//! This is the async-signal safety lesson (docs/LESSONS.md): a handler may interrupt `malloc`, a
 //! lock holder or a half-written `println!`, so it must not call any of them. Here the
 //! handler does one `write(2)` (async-signal-safe) and restores `errno`; the shutdown,
 //! reload and reaping logic runs in the worker's main loop, where anything is allowed.
@@ -13,20 +13,12 @@ use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::libc;
 use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+use server_agent::write_from_handler;
 
 static EVENT_FD: AtomicI32 = AtomicI32::new(-1);
 
 extern "C" fn on_signal(signal: libc::c_int) {
-    // SAFETY: reads this thread's errno slot so it can be restored below.
-    let saved_errno = unsafe { *libc::__errno_location() };
-    let fd = EVENT_FD.load(Ordering::Relaxed);
-    if fd >= 0 {
-        let byte = signal as u8;
-        // SAFETY: write(2) is async-signal-safe; one byte from a live stack slot.
-        unsafe { libc::write(fd, (&byte as *const u8).cast(), 1) };
-    }
-    // SAFETY: restores the errno of the interrupted code.
-    unsafe { *libc::__errno_location() = saved_errno };
+    write_from_handler(EVENT_FD.load(Ordering::Relaxed), signal as u8);
 }
 
 /// Receives the signals it was created for as bytes on a pipe.

@@ -1,9 +1,9 @@
 //! A sleep that reports interruptions instead of hiding them.
 //!
-//! `nanosleep(2)` is one of the calls SA_RESTART does *not* restart (see the seed on
-//! `man 7 signal`): a handled signal makes it fail with EINTR. We resume with the
-//! remaining time (the PEP 475 retry) and count every EINTR, so a test can prove that
-//! guarded request code sees none.
+//! `nanosleep(2)` is one of the calls SA_RESTART does *not* restart (docs/LESSONS.md,
+//! "SA_RESTART does not restart everything"): a handled signal makes it fail with
+//! EINTR. We resume with the remaining time (the PEP 475 retry) and count every EINTR,
+//! so a test can prove that guarded request code sees none.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;

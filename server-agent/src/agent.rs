@@ -16,7 +16,6 @@ use attach_protocol::{AgentMarker, FifoPaths, AGENT_THREAD_NAME};
 use nix::errno::Errno;
 use nix::poll::PollFlags;
 use nix::sys::memfd::{memfd_create, MFdFlags};
-use nix::sys::signal::Signal;
 use serde::Serialize;
 
 use crate::error::AgentError;
@@ -24,12 +23,10 @@ use crate::eval::Evaluator;
 use crate::limits::Limits;
 use crate::quiet_panic;
 use crate::session::{answer_doorbell, AgentContext};
+use crate::signal::choice::DoorbellSignal;
 use crate::signal::doorbell::{self, Doorbell};
 use crate::state::live::{Getter, Live};
 use crate::state::registry::Registry;
-
-/// Set to `off`, `0`, `false` or `no` to start the host without an agent.
-pub const DISABLE_ENV: &str = "ATTACH_AGENT";
 
 /// The pid that installed the agent (0: none). A forked child has another pid and
 /// may install its own agent.
@@ -42,10 +39,14 @@ pub struct Agent {
 }
 
 impl Agent {
+    /// The environment variable that keeps the agent out of a process: set it to
+    /// `off`, `0`, `false` or `no`.
+    pub const DISABLE_ENV: &'static str = "ATTACH_AGENT";
+
     /// Starts describing an agent: register values and functions, then `install`.
     pub fn builder() -> AgentBuilder {
         AgentBuilder {
-            signal: Signal::SIGUSR1,
+            signal: DoorbellSignal::USR1,
             limits: Limits::default(),
             registry: Registry::new(crate::builtins::is_builtin),
         }
@@ -71,14 +72,17 @@ impl Agent {
 
 /// Collects what the host exposes; see `Agent::builder`.
 pub struct AgentBuilder {
-    signal: Signal,
+    signal: DoorbellSignal,
     limits: Limits,
     registry: Registry,
 }
 
 impl AgentBuilder {
+    /// Registered functions accept up to this many arguments.
+    pub const MAX_ARITY: usize = crate::state::registry::MAX_ARITY;
+
     /// The doorbell signal (default SIGUSR1), for hosts that already use SIGUSR1.
-    pub fn signal(mut self, signal: Signal) -> Self {
+    pub fn signal(mut self, signal: DoorbellSignal) -> Self {
         self.signal = signal;
         self
     }
@@ -139,7 +143,11 @@ impl AgentBuilder {
             return Err(problem);
         }
         if disabled_by_environment() {
-            tracing::info!(target: "attach::agent", "{DISABLE_ENV} is off: the attach agent is not installed");
+            tracing::info!(
+                target: "attach::agent",
+                "{} is off: the attach agent is not installed",
+                Agent::DISABLE_ENV
+            );
             return Ok(Agent { enabled: false });
         }
         let mut installed_in = INSTALLED_IN
@@ -152,7 +160,7 @@ impl AgentBuilder {
         let announcement = announce(self.signal)?;
         let bell = doorbell::install(self.signal)?;
         doorbell::block_in_this_thread();
-        crate::signal::exposure::warn_if_exposed(self.signal);
+        crate::signal::exposure::warn_if_exposed(self.signal.as_nix());
         quiet_panic::install_hook_once();
         let ctx = AgentContext {
             paths: FifoPaths::for_pid(pid),
@@ -171,24 +179,24 @@ impl AgentBuilder {
             })
             .map_err(AgentError::Thread)?;
         *installed_in = pid;
-        tracing::debug!(target: "attach::agent", signal = ?self.signal, "attach agent installed");
+        tracing::debug!(target: "attach::agent", signal = %self.signal, "attach agent installed");
         Ok(Agent { enabled: true })
     }
 }
 
 /// The memfd whose name tells `attach --list` that an agent runs here (see
 /// `attach_protocol::marker`).
-fn announce(signal: Signal) -> Result<OwnedFd, AgentError> {
+fn announce(signal: DoorbellSignal) -> Result<OwnedFd, AgentError> {
     let marker = AgentMarker {
         agent_version: env!("CARGO_PKG_VERSION").to_owned(),
         protocol: attach_protocol::PROTOCOL_VERSION,
-        signal: signal as i32,
+        signal: signal.number(),
     };
-    memfd_create(marker.to_string().as_str(), MFdFlags::MFD_CLOEXEC).map_err(AgentError::Setup)
+    memfd_create(marker.to_string().as_str(), MFdFlags::MFD_CLOEXEC).map_err(AgentError::setup)
 }
 
 fn disabled_by_environment() -> bool {
-    std::env::var(DISABLE_ENV)
+    std::env::var(Agent::DISABLE_ENV)
         .map(|value| {
             matches!(
                 value.to_ascii_lowercase().as_str(),
@@ -215,7 +223,10 @@ fn run(bell: Doorbell, mut ctx: AgentContext, registry: Registry) {
             .get_or_insert_with(|| Evaluator::new(&registry, &ctx.limits, &ctx.process_name));
         let served = catch_unwind(AssertUnwindSafe(|| answer_doorbell(&mut ctx, evaluator)));
         if served.is_err() {
-            tracing::error!(target: "attach::agent", "a session panicked; it was closed and the agent goes on");
+            tracing::error!(
+                target: "attach::agent",
+                "a session panicked; it was closed and the agent goes on"
+            );
         }
     }
 }

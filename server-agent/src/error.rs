@@ -1,20 +1,40 @@
 //! Typed errors of the agent library. Hosts see these only from `install`.
+//!
+//! No type from a dependency appears here (system errors are `std::io::Error`), so
+//! upgrading one is not a breaking change for hosts.
 
-use nix::sys::signal::Signal;
+use crate::signal::choice::DoorbellSignal;
 
+/// Why `install` did not start an agent. The host goes on without one.
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
+    /// The host already handles the doorbell signal; its handler was left in place.
     #[error(
         "{0} already has a handler in this process; the agent will not replace it. \
          Pick another doorbell with AgentBuilder::signal (and `attach --signal`)"
     )]
-    SignalInUse(Signal),
+    SignalInUse(DoorbellSignal),
+    /// `install` already succeeded in this process.
     #[error("the attach agent is already installed in this process")]
     AlreadyInstalled,
+    /// A registered name (or a redaction) is unusable: empty, reserved, taken twice...
     #[error("cannot register {name:?}: {reason}")]
-    BadName { name: String, reason: &'static str },
+    BadName {
+        /// The name the host tried to register.
+        name: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A system call needed to set up the doorbell failed.
     #[error("cannot set up the agent: {0}")]
-    Setup(#[source] nix::errno::Errno),
+    Setup(#[source] std::io::Error),
+    /// The agent thread could not be started.
     #[error("cannot start the agent thread: {0}")]
     Thread(#[source] std::io::Error),
+}
+
+impl AgentError {
+    pub(crate) fn setup(errno: nix::errno::Errno) -> AgentError {
+        AgentError::Setup(errno.into())
+    }
 }

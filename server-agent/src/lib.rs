@@ -37,6 +37,8 @@
 //!
 //! Set `ATTACH_AGENT=off` in the environment to start a host without the agent.
 
+#![warn(missing_docs)]
+
 /// The README's embedding snippet, compiled as a doctest so it cannot rot.
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
@@ -53,16 +55,14 @@ mod session;
 mod signal;
 mod state;
 
-pub use agent::{Agent, AgentBuilder, DISABLE_ENV};
-pub use builtins::stacks::{STACKS_TIMEOUT, STACKS_TOOL_ENV};
+pub use agent::{Agent, AgentBuilder};
 pub use error::AgentError;
 #[cfg(feature = "tower")]
-pub use inflight::layer::{InFlightLayer, InFlightService, Tracked};
+pub use inflight::layer::{InFlightLayer, InFlightService};
+pub use inflight::requests_in_flight;
 pub use inflight::tracker::{track, RequestTracker};
-pub use inflight::{requests_in_flight, InFlight, MAX_LABEL_BYTES};
 pub use limits::Limits;
-pub use nix::sys::signal::Signal;
+pub use signal::choice::{DoorbellSignal, UnknownSignal};
 pub use signal::guard::RequestGuard;
+pub use signal::self_pipe::write_from_handler;
 pub use state::live::{Live, ReadError};
-pub use state::redact::REDACTED;
-pub use state::registry::MAX_ARITY;

@@ -18,7 +18,11 @@ pub(crate) fn install_hook_once() {
         let host_hook = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             if ON_AGENT_THREAD.try_with(Cell::get).unwrap_or(false) {
-                tracing::error!(target: "attach::agent", panic = %info, "contained a panic on the agent thread");
+                tracing::error!(
+                    target: "attach::agent",
+                    panic = %info,
+                    "contained a panic on the agent thread"
+                );
             } else {
                 host_hook(info);
             }

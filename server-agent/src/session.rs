@@ -14,8 +14,8 @@ use std::time::Instant;
 
 use attach_protocol::fifo::{open_checked, Access, FifoError, FifoOwner};
 use attach_protocol::{
-    decode_line, encode_line, write_all_by, ErrorKind, FifoPaths, LineReader, Reply, Request,
-    Token, WireError, MAX_REQUEST_LINE, PROTOCOL_VERSION,
+    decode_line, encode_line, write_all_by, ErrorKind, FifoPaths, LineReader, ProcStatus, Reply,
+    Request, Token, WireError, MAX_REQUEST_LINE, PROTOCOL_VERSION,
 };
 use tracing::{debug, info, warn};
 
@@ -61,30 +61,43 @@ pub(crate) fn answer_doorbell(ctx: &mut AgentContext, evaluator: &Evaluator) {
     let hello = match reader.read_line(request.as_fd(), Instant::now() + ctx.limits.hello_timeout) {
         Ok(Some(line)) => line,
         Ok(None) => {
-            return debug!(target: "attach::agent", "request FIFO had no writer (left by a crashed client?)")
+            return debug!(
+                target: "attach::agent",
+                "request FIFO had no writer (left by a crashed client?)"
+            )
         }
         Err(err) => return warn!(target: "attach::agent", %err, "no hello from the client"),
     };
-    let (version, token, claimed_pid) = match decode_line::<Request>(&hello) {
-        Ok(Request::Hello {
-            v,
-            token,
-            client_pid,
-        }) => (v, token, client_pid),
-        Ok(_) => {
-            return warn!(target: "attach::agent", "first message was not hello; session refused")
-        }
-        Err(err) => {
-            return warn!(target: "attach::agent", %err, "unreadable hello; session refused")
-        }
-    };
-    let Ok(token) = Token::parse(&token) else {
-        return warn!(target: "attach::agent", "hello carried a malformed token; session refused");
+    let (token, hello) = parse_hello(&hello);
+    // Without a well-formed token there is no reply path we may open: nobody to tell.
+    let Some(token) = token else {
+        let why = hello.err().unwrap_or_default();
+        return warn!(
+            target: "attach::agent",
+            why,
+            "no usable token in the first line; session refused unanswered"
+        );
     };
     let reply_path = ctx.paths.reply(&token);
     let reply = match open_checked(&reply_path, Access::Write, FifoOwner::Uid(uid)) {
         Ok((fd, _)) => fd,
         Err(err) => return warn!(target: "attach::agent", %err, "refused the reply FIFO"),
+    };
+    let mut channel = Channel {
+        reply,
+        limits: &ctx.limits,
+    };
+    let (version, claimed_pid) = match hello {
+        Ok(hello) => hello,
+        Err(why) => {
+            warn!(target: "attach::agent", why, "bad hello; session refused");
+            let message = format!(
+                "session refused: {why}. Start with {{\"op\":\"hello\",\"v\":{PROTOCOL_VERSION},\
+                 \"token\":\"<32 hex digits>\",\"client_pid\":<your pid>}} (docs/PROTOCOL.md)"
+            );
+            let _ = channel.send(&Reply::error(None, ErrorKind::Protocol, message));
+            return;
+        }
     };
     ctx.sessions += 1;
     let client = Client {
@@ -93,13 +106,10 @@ pub(crate) fn answer_doorbell(ctx: &mut AgentContext, evaluator: &Evaluator) {
         pid_verified: pid_runs_as(claimed_pid, uid),
         session: format!("{}-{}", std::process::id(), ctx.sessions),
     };
-    let mut channel = Channel {
-        reply,
-        limits: &ctx.limits,
-    };
     if version != PROTOCOL_VERSION {
         let message = format!(
-            "this agent speaks protocol v{PROTOCOL_VERSION}, the client v{version}; use an attach build for v{PROTOCOL_VERSION}"
+            "this agent speaks protocol v{PROTOCOL_VERSION}, the client v{version}; \
+             use an attach build for v{PROTOCOL_VERSION}"
         );
         let _ = channel.send(&Reply::error(None, ErrorKind::Version, message));
         return;
@@ -115,7 +125,11 @@ pub(crate) fn answer_doorbell(ctx: &mut AgentContext, evaluator: &Evaluator) {
     if channel.send(&welcome).is_err() {
         return;
     }
-    info!(target: "attach::audit", session = %client.session, uid = client.uid, client_pid = client.claimed_pid, "session opened");
+    info!(
+        target: "attach::audit",
+        session = %client.session, uid = client.uid, client_pid = client.claimed_pid,
+        "session opened"
+    );
     let reason = serve(
         &mut channel,
         &mut reader,
@@ -123,7 +137,38 @@ pub(crate) fn answer_doorbell(ctx: &mut AgentContext, evaluator: &Evaluator) {
         &client,
         evaluator,
     );
-    info!(target: "attach::audit", session = %client.session, uid = client.uid, reason, "session closed");
+    info!(
+        target: "attach::audit",
+        session = %client.session, uid = client.uid, reason,
+        "session closed"
+    );
+}
+
+/// Reads the first line of a session: the token, whenever one can be found and is
+/// well formed (then the refusal can be answered), and the protocol version and
+/// claimed client pid, or why the line is not a usable `hello`.
+fn parse_hello(line: &[u8]) -> (Option<Token>, Result<(u32, u32), String>) {
+    match decode_line::<Request>(line) {
+        Ok(Request::Hello {
+            v,
+            token,
+            client_pid,
+        }) => match Token::parse(&token) {
+            Ok(token) => (Some(token), Ok((v, client_pid))),
+            Err(err) => (None, Err(err.to_string())),
+        },
+        Ok(_) => (
+            token_field(line),
+            Err("the first message of a session must be hello".into()),
+        ),
+        Err(err) => (token_field(line), Err(format!("unreadable hello ({err})"))),
+    }
+}
+
+/// The `token` of a line that is not a valid `hello` but is a JSON object.
+fn token_field(line: &[u8]) -> Option<Token> {
+    let object: serde_json::Value = serde_json::from_slice(line).ok()?;
+    Token::parse(object.get("token")?.as_str()?).ok()
 }
 
 /// The request loop. Returns why the session ended.
@@ -171,9 +216,16 @@ fn serve(
                 output: Vec::new(),
             },
             Ok(Request::Bye) => {
-                let _ = channel.send(&Reply::Bye {
+                let bye = Reply::Bye {
                     reason: "client said bye".into(),
-                });
+                };
+                if let Err(err) = channel.send(&bye) {
+                    debug!(
+                        target: "attach::agent",
+                        session = %client.session, %err,
+                        "the client left without reading bye"
+                    );
+                }
                 return "client said bye";
             }
             Ok(Request::Hello { .. }) => {
@@ -186,7 +238,11 @@ fn serve(
             ),
         };
         if let Err(err) = channel.send(&reply) {
-            warn!(target: "attach::agent", session = %client.session, %err, "could not deliver a reply");
+            warn!(
+                target: "attach::agent",
+                session = %client.session, %err,
+                "could not deliver a reply"
+            );
             return "client stopped reading";
         }
     }
@@ -227,12 +283,9 @@ fn shorten(code: &str) -> String {
 
 /// True when `pid` exists and runs as `uid` (or root): the `hello` claim is plausible.
 fn pid_runs_as(pid: u32, uid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
+    ProcStatus::of_pid(pid)
         .ok()
-        .and_then(|status| {
-            let uids = status.lines().find_map(|line| line.strip_prefix("Uid:"))?;
-            uids.split_whitespace().nth(1)?.parse::<u32>().ok()
-        })
+        .and_then(|status| status.euid())
         .is_some_and(|euid| euid == uid || euid == 0)
 }
 
@@ -251,7 +304,8 @@ impl Channel<'_> {
                 _ => None,
             };
             let message = format!(
-                "the result is {} bytes, over the {} byte reply limit; select less (e.g. a slice or a few keys)",
+                "the result is {} bytes, over the {} byte reply limit; \
+                 select less (e.g. a slice or a few keys)",
                 line.len(),
                 self.limits.max_reply_bytes
             );

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use crate::support::load::Load;
 use crate::support::{eval, Worker, WAIT};
 use attach_examples::http_client;
+use attach_protocol::ProcStatus;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
@@ -17,17 +18,10 @@ fn exposed_threads(pid: u32) -> Vec<String> {
         .unwrap()
         .flatten()
         .filter_map(|task| {
-            let status = std::fs::read_to_string(task.path().join("status")).ok()?;
-            let field = |key: &str| {
-                status
-                    .lines()
-                    .find_map(|l| l.strip_prefix(key))
-                    .map(str::trim)
-            };
-            let blocked = u64::from_str_radix(field("SigBlk:")?, 16).ok()?;
-            let name = field("Name:")?.to_owned();
-            (blocked & (1 << (Signal::SIGUSR1 as i32 - 1)) == 0 && name != "attach-agent")
-                .then_some(name)
+            let status = ProcStatus::read(task.path().join("status")).ok()?;
+            let blocked = status.has_signal("SigBlk", Signal::SIGUSR1 as i32)?;
+            let name = status.name()?.to_owned();
+            (!blocked && name != "attach-agent").then_some(name)
         })
         .collect()
 }

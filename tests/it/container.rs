@@ -4,19 +4,16 @@
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
+use attach_protocol::ProcStatus;
+
 use crate::support::attach;
 use crate::support::pod::fixture_pod;
 
 #[test]
 fn a_worker_in_its_own_namespaces_is_attached_by_its_host_pid() {
     let (_container, host_pid) = fixture_pod();
-    let status = std::fs::read_to_string(format!("/proc/{host_pid}/status")).unwrap();
-    assert!(
-        status
-            .lines()
-            .any(|l| l.starts_with("NSpid:") && l.trim_end().ends_with("\t1")),
-        "{status}"
-    );
+    let status = ProcStatus::of_pid(host_pid).unwrap();
+    assert_eq!(status.namespaced_pid(), Some(1), "{status:?}");
     let run = attach(&[&host_pid.to_string()], "pid()\ncounter\n");
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(

@@ -57,13 +57,13 @@ fn a_hundred_thousand_doorbells_without_a_client_cost_nothing_lasting() {
     let mut worker = Worker::fixture(&[]);
     next_attach_works(&mut worker);
     let agent = worker.thread_named("attach-agent");
-    let rss_before = worker.status_number("VmRSS:");
+    let rss_before = worker.status_number("VmRSS");
     let pid = Pid::from_raw(worker.pid as i32);
     for _ in 0..100_000 {
         kill(pid, Signal::SIGUSR1).expect("the worker is alive");
     }
     // Let the agent finish the last wake-ups, then watch it sleep.
-    let switches = || worker.thread_status_number(agent, "voluntary_ctxt_switches:");
+    let switches = || worker.thread_status_number(agent, "voluntary_ctxt_switches");
     let mut settled = switches();
     for _ in 0..50 {
         std::thread::sleep(Duration::from_millis(100));
@@ -78,7 +78,7 @@ fn a_hundred_thousand_doorbells_without_a_client_cost_nothing_lasting() {
         switches() - settled <= 1,
         "the agent thread keeps waking up with nothing to do"
     );
-    let grown_kib = worker.status_number("VmRSS:").saturating_sub(rss_before);
+    let grown_kib = worker.status_number("VmRSS").saturating_sub(rss_before);
     assert!(grown_kib < 1024, "RSS grew by {grown_kib} KiB");
     next_attach_works(&mut worker);
 }

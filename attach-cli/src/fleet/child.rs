@@ -11,7 +11,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use attach_cli::interrupt;
+use crate::interrupt;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 

@@ -13,7 +13,7 @@ use std::process::{Child, ExitCode, ExitStatus};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use attach_cli::{interrupt, json, render};
+use crate::{interrupt, json, render};
 use serde_json::Value;
 
 use super::child::{self, End, Finished};

@@ -19,8 +19,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use crate::{escape, interrupt, json, output, render};
 use anyhow::{bail, Context};
-use attach_cli::{escape, interrupt, json, output, render};
 
 use crate::Args;
 use transport::Transport;

@@ -7,7 +7,9 @@
 //! one bad host never hides the others. Text from the far side is escaped where it is
 //! shown (`render`, `json`), never here.
 
-use attach_cli::{render, Outcome};
+use attach_cli::Outcome;
+
+use crate::render;
 use attach_protocol::{ErrorKind, PROTOCOL_VERSION};
 use serde_json::{json, Value};
 

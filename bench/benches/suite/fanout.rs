@@ -9,7 +9,10 @@ use attach_examples::workspace_bin::workspace_bin;
 use crate::{show, start, stop, time_each, Stats};
 
 pub fn run() {
-    println!("`attach --all NAME -e 1+1` wall time (one process, parallel sessions) as workers are added.\n");
+    println!(
+        "`attach --all NAME -e 1+1` wall time (one process, parallel sessions) \
+         as workers are added.\n"
+    );
     println!("| workers | p50 | p99 |");
     println!("| --- | --- | --- |");
     let name = format!("fan{}", std::process::id());

@@ -71,5 +71,9 @@ pub fn run() {
         );
     }
     let tracking = Stats::of(&plain).p50.saturating_sub(floor.p50);
-    println!("\nIn-flight tracking (the `inflight()` slot: thread-local, atomics, coarse clock) adds about {} per request.\n", show(tracking));
+    println!(
+        "\nIn-flight tracking (the `inflight()` slot: thread-local, atomics, coarse clock) \
+         adds about {} per request.\n",
+        show(tracking)
+    );
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use attach_cli::{ConnectOptions, Session};
 use attach_examples::workspace_bin::workspace_bin;
+use attach_protocol::ProcStatus;
 
 use crate::{agent_tid, start, stop, verdict};
 
@@ -159,9 +160,10 @@ fn measure_all(setups: &[Setup]) -> Vec<(f64, f64, f64, f64)> {
 pub fn run() {
     println!("## 5. Host impact under load\n");
     println!(
-        "`wrk -t1 -c16 -d{SECONDS}s --latency` (keep-alive) against `http-worker --threads 4` (release); \
-         median of {RUNS} rounds, each round running every setup once. wrk, the worker and the querying \
-         client share this machine's 2 cores.\n"
+        "`wrk -t1 -c16 -d{SECONDS}s --latency` (keep-alive) against \
+         `http-worker --threads 4` (release); median of {RUNS} rounds, each round running \
+         every setup once. wrk, the worker and the querying client share this machine's \
+         2 cores.\n"
     );
     let setups = [
         Setup::NoAgent,
@@ -175,10 +177,14 @@ pub fn run() {
         "| setup | requests/s | × (a) | p99 latency | × (a) | worker CPU per request | target | |"
     );
     println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
-    println!("| (a) no agent (`ATTACH_AGENT=off`) | {base_rate:.0} | 1.00 | {base_p99:.3} ms | 1.00 | {base_cpu:.2} µs | | |");
+    println!(
+        "| (a) no agent (`ATTACH_AGENT=off`) | {base_rate:.0} | 1.00 | {base_p99:.3} ms | 1.00 \
+         | {base_cpu:.2} µs | | |"
+    );
     let (rate, p99, _, cpu) = results[1];
     println!(
-        "| (b) agent installed, idle | {rate:.0} | {:.3} | {p99:.3} ms | {:.2} | {cpu:.2} µs | throughput ≥ 0.98 × (a) | {} |",
+        "| (b) agent installed, idle | {rate:.0} | {:.3} | {p99:.3} ms | {:.2} | {cpu:.2} µs \
+         | throughput ≥ 0.98 × (a) | {} |",
         rate / base_rate,
         p99 / base_p99,
         verdict(rate >= 0.98 * base_rate)
@@ -186,7 +192,8 @@ pub fn run() {
     for (label, (rate, p99, qps, cpu)) in ["every 10 ms", "back to back"].iter().zip(&results[2..])
     {
         println!(
-            "| (c) a client querying {label} ({qps:.0} queries/s) | {rate:.0} | {:.3} | {p99:.3} ms | {:.2} | {cpu:.2} µs | p99 ≤ 1.05 × (a) | {} |",
+            "| (c) a client querying {label} ({qps:.0} queries/s) | {rate:.0} | {:.3} \
+             | {p99:.3} ms | {:.2} | {cpu:.2} µs | p99 ≤ 1.05 × (a) | {} |",
             rate / base_rate,
             p99 / base_p99,
             verdict(*p99 <= 1.05 * base_p99)
@@ -197,16 +204,9 @@ pub fn run() {
 }
 
 fn status_number(pid: u32, path: &str, key: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/{path}"))
+    ProcStatus::read(format!("/proc/{pid}/{path}"))
         .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix(key))?
-                .split_whitespace()
-                .next()?
-                .parse()
-                .ok()
-        })
+        .and_then(|status| status.number(key))
         .unwrap_or(0)
 }
 
@@ -222,8 +222,8 @@ fn idle_cost() {
         std::thread::sleep(Duration::from_millis(300));
         let pid = worker.id();
         figures.push((
-            status_number(pid, "status", "Threads:"),
-            status_number(pid, "status", "VmRSS:"),
+            status_number(pid, "status", "Threads"),
+            status_number(pid, "status", "VmRSS"),
             pid,
             worker,
         ));
@@ -234,11 +234,11 @@ fn idle_cost() {
         status_number(
             *pid,
             &format!("task/{agent}/status"),
-            "voluntary_ctxt_switches:",
+            "voluntary_ctxt_switches",
         ) + status_number(
             *pid,
             &format!("task/{agent}/status"),
-            "nonvoluntary_ctxt_switches:",
+            "nonvoluntary_ctxt_switches",
         )
     };
     let before = switches();

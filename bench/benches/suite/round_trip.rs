@@ -65,7 +65,10 @@ pub fn run() {
 
 pub fn scaling() {
     println!("## 7. Scaling\n");
-    println!("Round trip and agent CPU per query as registered state grows (a `Mutex<BTreeMap>` of N entries, read live on every access).\n");
+    println!(
+        "Round trip and agent CPU per query as registered state grows \
+         (a `Mutex<BTreeMap>` of N entries, read live on every access).\n"
+    );
     println!("| registered map entries | command | p50 | p99 | agent CPU per query |");
     println!("| --- | --- | --- | --- | --- |");
     let worker_bin = PathBuf::from(env!("CARGO_BIN_EXE_bench-worker"));

@@ -22,10 +22,10 @@ Try these at the prompt:
   config                             the worker's configuration map
   set_config(\"greeting\", \"bonjour\")  a function the worker chose to expose
   let n = requests_served; n * 2     variables persist for the session
-  loop {}                            cut off by the limits (1 s, 50M operations); the worker never notices
-  threads()                          every thread with its CPU time, as a table (also stacks(), mem(), fds())
+  loop {}                            cut off by the limits (1 s, 50M operations)
+  threads()                          every thread and its CPU time (also stacks(), mem(), fds())
   inflight()                         requests being served right now, with their labels and ages
-  help()                             everything registered, and the built-ins; :help for the shell itself
+  help()                             everything registered, and the built-ins (:help: the shell)
   Tab completes names (try `conf<Tab>.gr<Tab>`)
 Ctrl-D leaves; the worker is then stopped with SIGTERM and drains.";
 

@@ -1,6 +1,7 @@
 //! `mem()`: resident and virtual size from `/proc/self/status`, and the heap figures
 //! glibc's allocator exposes.
 
+use attach_protocol::ProcStatus;
 use serde::Serialize;
 
 use super::procfs::read_proc;
@@ -23,18 +24,12 @@ pub(crate) struct Heap {
 }
 
 pub(crate) fn mem() -> Result<Memory, String> {
-    let status = read_proc("status")?;
-    let kib = |key: &str| {
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix(key))
-            .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
-            .unwrap_or(0)
-    };
+    let status = ProcStatus::from(read_proc("status")?);
+    let kib = |key: &str| status.number(key).unwrap_or(0);
     Ok(Memory {
-        rss_kib: kib("VmRSS:"),
-        peak_rss_kib: kib("VmHWM:"),
-        virtual_kib: kib("VmSize:"),
+        rss_kib: kib("VmRSS"),
+        peak_rss_kib: kib("VmHWM"),
+        virtual_kib: kib("VmSize"),
         heap: heap(),
     })
 }

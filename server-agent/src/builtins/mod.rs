@@ -69,7 +69,8 @@ pub(crate) fn is_builtin(name: &str) -> bool {
 #[cfg(feature = "tokio")]
 const RUNTIME_BUILTIN: &[(&str, &str)] = &[(
     "runtime()",
-    "the tokio runtime: workers, alive tasks, global queue depth, per-worker park count and busy time",
+    "the tokio runtime: workers, alive tasks, global queue depth, \
+     per-worker park count and busy time",
 )];
 #[cfg(not(feature = "tokio"))]
 const RUNTIME_BUILTIN: &[(&str, &str)] = &[];
@@ -111,7 +112,9 @@ pub(crate) fn register(
         "agent": env!("CARGO_PKG_VERSION"),
         "protocol": attach_protocol::PROTOCOL_VERSION,
         "process": process_name,
-        "binary": std::env::current_exe().map(|path| path.display().to_string()).unwrap_or_default(),
+        "binary": std::env::current_exe()
+            .map(|path| path.display().to_string())
+            .unwrap_or_default(),
         "build": registry.build_info,
     }))
     .unwrap_or(Dynamic::UNIT);

@@ -19,7 +19,8 @@ pub(crate) fn watch(handle: Handle) {
 /// The metrics tokio exposes without `tokio_unstable`.
 pub(crate) fn runtime() -> Result<Value, String> {
     let handle = RUNTIME.get().ok_or(
-        "no tokio runtime to report on: the host must call Agent::watch_runtime(handle) after building it",
+        "no tokio runtime to report on: \
+         the host must call Agent::watch_runtime(handle) after building it",
     )?;
     let metrics = handle.metrics();
     let workers: Vec<Value> = (0..metrics.num_workers())

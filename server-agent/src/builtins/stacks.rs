@@ -95,8 +95,8 @@ fn choose_tool() -> Result<Tool, String> {
         _ => on_path(Tool::EuStack).or_else(|| on_path(Tool::Gdb)),
     }
     .ok_or_else(|| {
-        "stacks() needs eu-stack (package elfutils) or gdb on the PATH of the worker; neither was found. \
-         Install one (e.g. `apt-get install elfutils`) and try again"
+        "stacks() needs eu-stack (package elfutils) or gdb on the PATH of the worker; \
+         neither was found. Install one (e.g. `apt-get install elfutils`) and try again"
             .to_owned()
     })
 }
@@ -114,12 +114,15 @@ fn check_ptrace_policy() -> Result<(), String> {
         .and_then(|text| text.trim().parse::<u8>().ok());
     let root = nix::unistd::geteuid().is_root();
     match scope {
-        Some(3) => Err("the kernel forbids ptrace for everyone (kernel.yama.ptrace_scope = 3), \
+        Some(3) => Err(
+            "the kernel forbids ptrace for everyone (kernel.yama.ptrace_scope = 3), \
                         and stacks() needs it; only a reboot can lower that setting"
-            .to_owned()),
-        Some(2) if !root => Err("kernel.yama.ptrace_scope = 2 allows ptrace only with CAP_SYS_PTRACE, \
-                                 which this worker lacks; stacks() needs it (run the worker as root, \
-                                 or lower the setting with `sysctl kernel.yama.ptrace_scope=1`)"
+                .to_owned(),
+        ),
+        Some(2) if !root => Err("kernel.yama.ptrace_scope = 2 allows ptrace only with \
+                                 CAP_SYS_PTRACE, which this worker lacks; stacks() needs it \
+                                 (run the worker as root, or lower the setting with \
+                                 `sysctl kernel.yama.ptrace_scope=1`)"
             .to_owned()),
         _ => Ok(()),
     }
@@ -293,7 +296,8 @@ mod tests {
 
     #[test]
     fn parses_both_helpers_formats() {
-        let eu = "PID 9 - process\nTID 9:\n#0  0x00007f76 __poll\n#1  0x0000556a http_worker::server::serve::hd8ef5e9de954a59c\n";
+        let eu = "PID 9 - process\nTID 9:\n#0  0x00007f76 __poll\n\
+                  #1  0x0000556a http_worker::server::serve::hd8ef5e9de954a59c\n";
         let stacks = parse_eu_stack(eu);
         assert_eq!(stacks[0].tid, 9);
         assert_eq!(stacks[0].frames, ["__poll", "http_worker::server::serve"]);
@@ -302,7 +306,8 @@ mod tests {
             "std::rt::lang_start::{{closure}}"
         );
 
-        let gdb = "Thread 2 (Thread 0x7f0e (LWP 1508) \"http-3\"):\n#0  syscall () at x.S:38\n#1  0x0000558b in http_worker::server::work::he39fb281bba22226 ()\n";
+        let gdb = "Thread 2 (Thread 0x7f0e (LWP 1508) \"http-3\"):\n#0  syscall () at x.S:38\n\
+                   #1  0x0000558b in http_worker::server::work::he39fb281bba22226 ()\n";
         let stacks = parse_gdb(gdb);
         assert_eq!(stacks[0].tid, 1508);
         assert_eq!(stacks[0].frames, ["syscall", "http_worker::server::work"]);

@@ -47,7 +47,8 @@ impl Printed {
         let mut lines = std::mem::take(&mut self.lines);
         if self.dropped > 0 {
             lines.push(format!(
-                "[{} more printed lines dropped: output is capped at {MAX_PRINTED_LINES} lines and half the reply limit]",
+                "[{} more printed lines dropped: output is capped at {MAX_PRINTED_LINES} lines \
+                 and half the reply limit]",
                 self.dropped
             ));
         }
@@ -189,7 +190,8 @@ impl Evaluator {
                     // Our own errors (and `throw`): the message without Rhai's prefix.
                     EvalAltResult::ErrorRuntime(value, _) => value.to_string(),
                     EvalAltResult::ErrorVariableNotFound(name, _) => format!(
-                        "no variable or registered value named `{name}`; help() lists what this worker exposes"
+                        "no variable or registered value named `{name}`; \
+                         help() lists what this worker exposes"
                     ),
                     EvalAltResult::ErrorFunctionNotFound(signature, _) => format!(
                         "no function {signature}; help() lists the functions and their arguments"
@@ -283,9 +285,15 @@ fn expose_values(engine: &mut Engine, values: &Rc<Values>, state: &Rc<CommandSta
             Some(Ok(json)) => json,
             Some(Err(ValueError::Busy)) => {
                 state.failure.set(Some(ErrorKind::Busy));
-                return Err(format!("`{name}` is locked by the host; gave up at the command's time limit, try again").into());
+                return Err(format!(
+                    "`{name}` is locked by the host; gave up at the command's time limit, \
+                     try again"
+                )
+                .into());
             }
-            Some(Err(ValueError::Failed(why))) => return Err(format!("cannot read `{name}`: {why}").into()),
+            Some(Err(ValueError::Failed(why))) => {
+                return Err(format!("cannot read `{name}`: {why}").into())
+            }
             Some(Err(ValueError::Panicked(message))) => {
                 state.failure.set(Some(ErrorKind::Panic));
                 return Err(format!("reading `{name}` panicked in host code: {message}").into());

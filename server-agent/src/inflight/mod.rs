@@ -8,5 +8,5 @@ pub(crate) mod layer;
 mod slots;
 pub(crate) mod tracker;
 
+pub use slots::requests_in_flight;
 pub(crate) use slots::*;
-pub use slots::{requests_in_flight, InFlight, MAX_LABEL_BYTES};

@@ -132,7 +132,7 @@ fn store_label(slot: &Slot, label: &str) {
 /// One request in flight, as `inflight()` shows it: a thread inside a
 /// `RequestGuard` (`kind` "thread") or an async request (`kind` "task").
 #[derive(Debug, Clone, Serialize)]
-pub struct InFlight {
+pub(crate) struct InFlight {
     pub kind: &'static str,
     /// The thread holding the guard; none for a task, which moves between threads.
     pub tid: Option<i32>,

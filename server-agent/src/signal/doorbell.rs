@@ -22,6 +22,8 @@ use nix::sys::signal::{
 };
 
 use crate::error::AgentError;
+use crate::signal::choice::DoorbellSignal;
+use crate::signal::self_pipe::write_from_handler;
 
 /// Write end of the self-pipe, read by the handler. -1 until installed.
 static WAKE_FD: AtomicI32 = AtomicI32::new(-1);
@@ -30,19 +32,7 @@ static WAKE_FD: AtomicI32 = AtomicI32::new(-1);
 static DOORBELL: AtomicI32 = AtomicI32::new(libc::SIGUSR1);
 
 extern "C" fn ring(_signal: libc::c_int) {
-    // SAFETY: `__errno_location` returns this thread's errno slot; reading and
-    // restoring it is async-signal-safe and keeps the interrupted code's errno intact.
-    let saved_errno = unsafe { *libc::__errno_location() };
-    let fd = WAKE_FD.load(Ordering::Relaxed);
-    if fd >= 0 {
-        let byte = 1u8;
-        // SAFETY: write(2) is async-signal-safe; `byte` outlives the call and the
-        // length is 1. The pipe is non-blocking, so a full pipe returns EAGAIN,
-        // which is ignored on purpose (a wake-up is already pending).
-        unsafe { libc::write(fd, (&byte as *const u8).cast(), 1) };
-    }
-    // SAFETY: as above, restoring this thread's errno.
-    unsafe { *libc::__errno_location() = saved_errno };
+    write_from_handler(WAKE_FD.load(Ordering::Relaxed), 1);
 }
 
 /// The signal that rings the doorbell in this process.
@@ -65,9 +55,10 @@ pub(crate) struct Doorbell {
 
 /// Installs the handler for `signal` with `SA_RESTART`. Fails, leaving the host's
 /// handler in place, if the host already handles that signal.
-pub(crate) fn install(signal: Signal) -> Result<Doorbell, AgentError> {
+pub(crate) fn install(doorbell: DoorbellSignal) -> Result<Doorbell, AgentError> {
+    let signal = doorbell.as_nix();
     let (read, write) =
-        nix::unistd::pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC).map_err(AgentError::Setup)?;
+        nix::unistd::pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC).map_err(AgentError::setup)?;
     let previous_fd = WAKE_FD.swap(write.as_raw_fd(), Ordering::SeqCst);
     let action = SigAction::new(
         SigHandler::Handler(ring),
@@ -76,13 +67,15 @@ pub(crate) fn install(signal: Signal) -> Result<Doorbell, AgentError> {
     );
     // SAFETY: `ring` is async-signal-safe (see module docs); replacing the
     // disposition is checked right below and undone if it belonged to the host.
-    let previous = unsafe { sigaction(signal, &action) }.map_err(AgentError::Setup)?;
-    let ours = matches!(previous.handler(), SigHandler::Handler(f) if std::ptr::fn_addr_eq(f, ring as extern "C" fn(libc::c_int)));
+    let previous = unsafe { sigaction(signal, &action) }.map_err(AgentError::setup)?;
+    let ring_fn = ring as extern "C" fn(libc::c_int);
+    let ours =
+        matches!(previous.handler(), SigHandler::Handler(f) if std::ptr::fn_addr_eq(f, ring_fn));
     if !ours && !matches!(previous.handler(), SigHandler::SigDfl | SigHandler::SigIgn) {
         // SAFETY: restores exactly what the host had installed a moment ago.
-        unsafe { sigaction(signal, &previous) }.map_err(AgentError::Setup)?;
+        unsafe { sigaction(signal, &previous) }.map_err(AgentError::setup)?;
         WAKE_FD.store(previous_fd, Ordering::SeqCst);
-        return Err(AgentError::SignalInUse(signal));
+        return Err(AgentError::SignalInUse(doorbell));
     }
     DOORBELL.store(signal as i32, Ordering::Relaxed);
     Ok(Doorbell {

@@ -6,13 +6,13 @@
 //! blocking call with EINTR. The agent cannot change another thread's mask, so it
 //! says so, by name, through `tracing`.
 
+use attach_protocol::ProcStatus;
 use nix::sys::signal::Signal;
 
 /// Names (`name (tid)`) of the other threads of this process that do not block
 /// `signal`, read from `SigBlk` in `/proc/self/task/*/status`.
 pub(crate) fn exposed_threads(signal: Signal) -> Vec<String> {
     let me = nix::unistd::gettid().as_raw().to_string();
-    let bit = 1u64 << (signal as i32 - 1);
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
         return Vec::new();
     };
@@ -20,16 +20,10 @@ pub(crate) fn exposed_threads(signal: Signal) -> Vec<String> {
         .flatten()
         .filter(|task| task.file_name().to_str() != Some(me.as_str()))
         .filter_map(|task| {
-            let status = std::fs::read_to_string(task.path().join("status")).ok()?;
-            let blocked = status
-                .lines()
-                .find_map(|line| line.strip_prefix("SigBlk:"))
-                .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())?;
-            let name = status
-                .lines()
-                .find_map(|line| line.strip_prefix("Name:"))?
-                .trim();
-            (blocked & bit == 0).then(|| format!("{name} ({})", task.file_name().to_string_lossy()))
+            let status = ProcStatus::read(task.path().join("status")).ok()?;
+            let blocked = status.has_signal("SigBlk", signal as i32)?;
+            let name = status.name()?;
+            (!blocked).then(|| format!("{name} ({})", task.file_name().to_string_lossy()))
         })
         .collect()
 }

@@ -23,13 +23,16 @@ pub struct RequestGuard {
 }
 
 impl RequestGuard {
+    /// Labels longer than this are cut (at a character boundary).
+    pub const MAX_LABEL_BYTES: usize = inflight::MAX_LABEL_BYTES;
+
     /// Enters a request: blocks the doorbell and shows the request in `inflight()`.
     pub fn enter() -> RequestGuard {
         RequestGuard::enter_inner(None)
     }
 
     /// Like `enter`, with a label for `inflight()` (e.g. `"GET /orders"`; at most
-    /// 64 bytes are kept). Nested guards keep the outermost label.
+    /// `MAX_LABEL_BYTES` are kept). Nested guards keep the outermost label.
     pub fn enter_labeled(label: &str) -> RequestGuard {
         RequestGuard::enter_inner(Some(label))
     }

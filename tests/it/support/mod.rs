@@ -16,6 +16,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use attach_protocol::ProcStatus;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
@@ -144,7 +145,7 @@ impl Worker {
         self.log_seen.clone()
     }
 
-    /// `/proc/<pid>/status` field `key` (e.g. `VmRSS:`) as a number (kB or count).
+    /// `/proc/<pid>/status` field `key` (e.g. `VmRSS`) as a number (kB or count).
     pub fn status_number(&self, key: &str) -> u64 {
         proc_number(&format!("/proc/{}/status", self.pid), key)
     }
@@ -161,7 +162,7 @@ impl Worker {
             .unwrap_or_else(|| panic!("no thread named {name}"))
     }
 
-    /// A field of one thread's `status` (e.g. `voluntary_ctxt_switches:`).
+    /// A field of one thread's `status` (e.g. `voluntary_ctxt_switches`).
     pub fn thread_status_number(&self, tid: u32, key: &str) -> u64 {
         proc_number(&format!("/proc/{}/task/{tid}/status", self.pid), key)
     }
@@ -252,11 +253,9 @@ impl Drop for Worker {
 }
 
 fn proc_number(path: &str, key: &str) -> u64 {
-    let status = std::fs::read_to_string(path).unwrap_or_else(|err| panic!("{path}: {err}"));
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix(key))
-        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+    ProcStatus::read(path)
+        .unwrap_or_else(|err| panic!("{path}: {err}"))
+        .number(key)
         .unwrap_or_else(|| panic!("no {key} in {path}"))
 }
 

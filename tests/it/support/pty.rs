@@ -90,7 +90,8 @@ impl Pty {
             }
             assert!(
                 Instant::now() < deadline,
-                "{needle:?} did not appear within {WAIT:?}; the screen after the last match:\n{screen}"
+                "{needle:?} did not appear within {WAIT:?}; \
+                 the screen after the last match:\n{screen}"
             );
             std::thread::sleep(Duration::from_millis(10));
         }

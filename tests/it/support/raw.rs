@@ -105,6 +105,11 @@ impl RawClient {
         }
     }
 
+    /// Unlinks the reply FIFO (the agent then has nowhere to answer).
+    pub fn unlink_reply(&self) {
+        std::fs::remove_file(&self.made[1]).expect("unlink the reply FIFO");
+    }
+
     /// Drops the read end of the reply FIFO, as a client that vanished would.
     pub fn close_reply(&mut self) {
         self.reply = None;

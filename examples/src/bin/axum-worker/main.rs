@@ -1,15 +1,15 @@
 //! `axum-worker`: an async (tokio + axum) service with the attach agent embedded.
 //!
-//! Lessons shown:
+//! Lessons shown (docs/LESSONS.md):
 //! * The agent is installed *before* the tokio runtime is built, so every runtime
 //!   worker and blocking-pool thread inherits SIGUSR1 blocked: the doorbell only ever
 //!   reaches the agent thread. `--late-agent` does it the wrong way round, and the
 //!   agent names the exposed runtime threads in a `tracing` warning.
 //! * A request is a task, not a thread: `InFlightLayer` tracks each one for
 //!   `inflight()` without touching any signal mask. `runtime()` shows the runtime.
-//! * SIGTERM is graceful (the graceful termination seed): stop accepting, let every
+//! * SIGTERM is graceful (graceful termination): stop accepting, let every
 //!   in-flight request finish, exit 0. tokio's own signal handler only writes to a
-//!   pipe, as the async-signal-safety seed asks.
+//!   pipe, as async-signal safety asks.
 //! * `/sleep` sleeps on the blocking pool with raw `nanosleep` and counts EINTR.
 //!
 //! Prints `listening on <ADDR>` as its first stdout line.

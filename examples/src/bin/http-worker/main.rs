@@ -1,13 +1,13 @@
 //! `http-worker`: a threaded HTTP worker with the attach agent embedded.
 //!
-//! Lessons shown (see `../shared/seeds/`):
-//! * SIGUSR1 opens a REPL (the gunicorn REPL worker seed), but only on the agent
+//! Lessons shown (docs/LESSONS.md):
+//! * SIGUSR1 opens a REPL (a REPL behind a signal and a named pipe), but only on the agent
 //!   thread: the agent is installed before the pool starts, so every pool thread
 //!   inherits a mask with SIGUSR1 blocked, and each request also holds a
 //!   `RequestGuard`. `/sleep` (and `/sleep/<any name>`, so a slow request can carry a
 //!   label of the client's choosing) uses raw `nanosleep` and counts EINTR: it stays 0.
-//! * Signal handlers only write to a self-pipe (the async-signal-safety seed); the
-//!   accept loop reads it. SIGTERM is graceful (graceful termination seed): close the
+//! * Signal handlers only write to a self-pipe (async-signal safety); the
+//!   accept loop reads it. SIGTERM is graceful (graceful termination): close the
 //!   listener first, serve what was already accepted, then exit 0. SIGINT and SIGQUIT
 //!   are fast: exit at once, as gunicorn's workers do.
 //!

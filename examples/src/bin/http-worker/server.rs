@@ -1,6 +1,6 @@
 //! Accept loop and worker pool.
 //!
-//! Graceful shutdown follows the seed on graceful termination. On SIGTERM the
+//! Graceful shutdown follows docs/LESSONS.md (graceful termination). On SIGTERM the
 //! worker stops accepting, takes the connections the kernel already completed (they
 //! sit in the backlog and their clients are waiting), and closes the listener, so
 //! new clients get a refusal instead of being accepted and dropped. Then every
@@ -139,7 +139,7 @@ fn handle_connection(stream: TcpStream, state: &State) -> std::io::Result<()> {
         let Some(request) = read_request(&mut reader)? else {
             break;
         };
-        let mut label = [0u8; server_agent::MAX_LABEL_BYTES];
+        let mut label = [0u8; server_agent::RequestGuard::MAX_LABEL_BYTES];
         let _guard = RequestGuard::enter_labeled(request_label(&request, &mut label));
         let keep_alive = request.keep_alive && !state.draining.load(Ordering::Relaxed);
         let (status, content_type, body) = route(&request, state);

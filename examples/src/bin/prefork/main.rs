@@ -1,7 +1,7 @@
 //! `prefork`: gunicorn's model in Rust. A master binds the listener, starts N
 //! `http-worker` processes that share it, and supervises them.
 //!
-//! Lessons shown (see `../shared/seeds/`, the gunicorn and graceful termination posts):
+//! Lessons shown (docs/LESSONS.md: graceful termination, reload on SIGHUP, EINTR):
 //! * SIGTERM is graceful: the master closes its copy of the listener, forwards
 //!   SIGTERM, and each worker takes what is in the backlog, closes its listener,
 //!   finishes every accepted request and exits 0. Stragglers get SIGKILL after
@@ -13,7 +13,7 @@
 //!   and replaces a worker that died unexpectedly.
 //! * Every handler only writes to a self-pipe (`SignalEvents`); the master's main
 //!   loop does the work. A handler that called `waitpid`, allocated or printed could
-//!   interrupt the same code in the main loop (the reentrancy seed).
+//!   interrupt the same code in the main loop (async-signal safety).
 //! * The master embeds the agent too: `attach <master pid> -e workers`.
 //!
 //! Workers are started with fork+exec (`std::process::Command`), never a bare fork:

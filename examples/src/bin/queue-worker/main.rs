@@ -1,6 +1,6 @@
 //! `queue-worker`: RQ's fork-per-job worker in Rust.
 //!
-//! Lessons shown (see `../shared/seeds/`, the RQ post and the EINTR / PEP 475 posts):
+//! Lessons shown (docs/LESSONS.md: EINTR, retry the interrupted call):
 //! * Each job runs in a child process (fork+exec of this binary with `--run-job`);
 //!   the worker waits with a blocking `waitpid`.
 //! * The stop signals are installed *without* SA_RESTART, so a signal interrupts

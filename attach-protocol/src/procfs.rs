@@ -1,0 +1,107 @@
+//! Reading `/proc/<pid>/status` and `/proc/<pid>/stat`: the facts about a process
+//! both sides check (who runs it, which signals it catches or blocks, how it names
+//! itself), parsed in one place.
+//!
+//! Values are read once into memory and parsed from there; nothing here follows a
+//! path the process itself controls, and nothing changes any process.
+
+use std::path::Path;
+
+/// The fields of one `status` file (`/proc/<pid>/status` or a task's).
+#[derive(Debug, Clone)]
+pub struct ProcStatus(String);
+
+impl ProcStatus {
+    /// Reads `/proc/<pid>/status`.
+    pub fn of_pid(pid: u32) -> std::io::Result<ProcStatus> {
+        ProcStatus::read(format!("/proc/{pid}/status"))
+    }
+
+    /// Reads a status file by path (`/proc/self/status`, `/proc/<pid>/task/<tid>/status`).
+    pub fn read(path: impl AsRef<Path>) -> std::io::Result<ProcStatus> {
+        std::fs::read_to_string(path).map(ProcStatus)
+    }
+
+    /// The value of `key` (e.g. `"Name"`, `"VmRSS"`), trimmed.
+    pub fn field(&self, key: &str) -> Option<&str> {
+        self.0.lines().find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            (name == key).then_some(value.trim())
+        })
+    }
+
+    /// The process (or thread) name.
+    pub fn name(&self) -> Option<&str> {
+        self.field("Name")
+    }
+
+    /// The effective uid (the second number of `Uid:`).
+    pub fn euid(&self) -> Option<u32> {
+        self.field("Uid")?.split_whitespace().nth(1)?.parse().ok()
+    }
+
+    /// The first number of a field: a size in kB (`VmRSS`) or a count (`Threads`).
+    pub fn number(&self, key: &str) -> Option<u64> {
+        self.field(key)?.split_whitespace().next()?.parse().ok()
+    }
+
+    /// Whether signal `signo` is in a signal mask field (`SigCgt`, `SigBlk`...).
+    pub fn has_signal(&self, key: &str, signo: i32) -> Option<bool> {
+        let mask = u64::from_str_radix(self.field(key)?, 16).ok()?;
+        let bit = u32::try_from(signo - 1)
+            .ok()
+            .and_then(|b| 1u64.checked_shl(b))?;
+        Some(mask & bit != 0)
+    }
+
+    /// The pid as the process's own pid namespace sees it (the last `NSpid` entry).
+    pub fn namespaced_pid(&self) -> Option<u32> {
+        self.field("NSpid")?.split_whitespace().last()?.parse().ok()
+    }
+}
+
+impl From<String> for ProcStatus {
+    fn from(text: String) -> ProcStatus {
+        ProcStatus(text)
+    }
+}
+
+/// The start time of `pid` in clock ticks since boot (field 22 of `/proc/<pid>/stat`),
+/// which tells a restarted pid apart.
+pub fn start_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The name (field 2) is in parentheses and may hold spaces: count after it.
+    stat.get(stat.rfind(')')? + 2..)?
+        .split(' ')
+        .nth(19)?
+        .parse()
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STATUS: &str = "Name:\tmy worker\nUid:\t1000\t1001\t1000\t1000\n\
+        VmRSS:\t  2048 kB\nSigCgt:\t0000000000000200\nNSpid:\t4242\t1\n";
+
+    #[test]
+    fn fields_parse() {
+        let status = ProcStatus::from(STATUS.to_owned());
+        assert_eq!(status.name(), Some("my worker"));
+        assert_eq!(status.euid(), Some(1001));
+        assert_eq!(status.number("VmRSS"), Some(2048));
+        assert_eq!(status.has_signal("SigCgt", 10), Some(true));
+        assert_eq!(status.has_signal("SigCgt", 12), Some(false));
+        assert_eq!(status.has_signal("SigCgt", 0), None);
+        assert_eq!(status.namespaced_pid(), Some(1));
+        assert_eq!(status.field("Vm"), None, "keys match whole names");
+    }
+
+    #[test]
+    fn our_own_status_reads() {
+        let status = ProcStatus::of_pid(std::process::id()).unwrap();
+        assert_eq!(status.euid(), Some(nix::unistd::geteuid().as_raw()));
+        assert!(start_ticks(std::process::id()).is_some());
+    }
+}
