@@ -55,16 +55,21 @@ fn main() -> anyhow::Result<()> {
     // First: every thread started after this inherits SIGUSR1 blocked.
     let _agent = state::install_agent(&state)?;
     let events = SignalEvents::install(&[Signal::SIGTERM, Signal::SIGINT, Signal::SIGQUIT])?;
-    let listener = match args.listen_fd {
-        Some(fd) => inherited_listener(fd)?,
+    let (listener, standalone) = match args.listen_fd {
+        Some(fd) => (inherited_listener(fd)?, false),
         None => {
             let listener = TcpListener::bind(&args.listen)
                 .with_context(|| format!("cannot listen on {}", args.listen))?;
-            attach_examples::startup::announce_listening(listener.local_addr()?)?;
-            listener
+            (listener, true)
         }
     };
-    match server::serve(listener, args.threads.max(1), &state, &events)? {
+    let address = listener.local_addr()?;
+    // Announced once the pool is up, so `listening on` means every thread is there.
+    let ready = || match standalone {
+        true => Ok(attach_examples::startup::announce_listening(address)?),
+        false => Ok(()),
+    };
+    match server::serve(listener, args.threads.max(1), &state, &events, ready)? {
         server::Stop::Drained => Ok(()),
         // Fast shutdown: in-flight requests are abandoned on purpose.
         server::Stop::Fast => std::process::exit(0),

@@ -13,7 +13,7 @@ use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsFd;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Barrier, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -49,25 +49,34 @@ pub enum Stop {
     Fast,
 }
 
-/// Serves until a stop signal, then drains (SIGTERM) or returns at once.
+/// Serves until a stop signal, then drains (SIGTERM) or returns at once. `ready` runs
+/// once every pool thread has started (and so carries its name).
 pub fn serve(
     listener: TcpListener,
     threads: usize,
     state: &State,
     events: &SignalEvents,
+    ready: impl FnOnce() -> anyhow::Result<()>,
 ) -> anyhow::Result<Stop> {
     listener.set_nonblocking(true)?;
     let (sender, receiver) = mpsc::channel::<TcpStream>();
     let receiver = Arc::new(Mutex::new(receiver));
+    let started = Arc::new(Barrier::new(threads + 1));
     let pool: Vec<JoinHandle<()>> = (0..threads)
         .map(|index| {
             let receiver = receiver.clone();
             let state = state.clone();
+            let started = started.clone();
             std::thread::Builder::new()
                 .name(format!("http-{index}"))
-                .spawn(move || work(&receiver, &state))
+                .spawn(move || {
+                    started.wait();
+                    work(&receiver, &state)
+                })
         })
         .collect::<Result<_, _>>()?;
+    started.wait();
+    ready()?;
     let stop = loop {
         let mut fds = [
             PollFd::new(listener.as_fd(), PollFlags::POLLIN),
