@@ -45,6 +45,7 @@
 pub struct ReadmeSnippet;
 
 mod agent;
+mod budget;
 mod builtins;
 mod error;
 mod eval;

@@ -20,6 +20,11 @@ pub struct Limits {
     pub max_array_size: usize,
     /// Entries in any one object map.
     pub max_map_size: usize,
+    /// Bytes one command may add: what the script builds (strings, arrays, maps and
+    /// their keys), what the agent converts for it, its printed output and its reply.
+    pub max_command_bytes: usize,
+    /// Bytes one session may hold at once, its variables kept across commands included.
+    pub max_session_bytes: usize,
     /// Bytes of one serialized reply.
     pub max_reply_bytes: usize,
     /// How long a client may take to send `hello` after ringing.
@@ -40,6 +45,8 @@ impl Default for Limits {
             max_string_size: 1024 * 1024,
             max_array_size: 100_000,
             max_map_size: 100_000,
+            max_command_bytes: 64 * 1024 * 1024,
+            max_session_bytes: 128 * 1024 * 1024,
             max_reply_bytes: 4 * 1024 * 1024,
             hello_timeout: Duration::from_secs(2),
             idle_timeout: Duration::from_secs(600),
@@ -59,6 +66,8 @@ impl Limits {
             "max_string_size": self.max_string_size,
             "max_array_size": self.max_array_size,
             "max_map_size": self.max_map_size,
+            "max_command_bytes": self.max_command_bytes,
+            "max_session_bytes": self.max_session_bytes,
             "max_reply_bytes": self.max_reply_bytes,
             "hello_timeout_ms": self.hello_timeout.as_millis() as u64,
             "idle_timeout_ms": self.idle_timeout.as_millis() as u64,

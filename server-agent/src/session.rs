@@ -202,6 +202,7 @@ fn serve(
             Ok(Request::Eval { id, code }) => evaluate(evaluator, &mut scope, client, id, &code),
             Ok(Request::Ping { id }) => Reply::Pong { id },
             Ok(Request::Complete { id, line, pos }) => {
+                let _budget = evaluator.budget(&scope);
                 let (start, candidates) = complete::complete(evaluator, &scope, &line, pos);
                 Reply::Completions {
                     id,
@@ -209,12 +210,18 @@ fn serve(
                     candidates,
                 }
             }
-            Ok(Request::Vars { id }) => Reply::Value {
-                id,
-                value: complete::vars(&scope),
-                elapsed_us: 0,
-                output: Vec::new(),
-            },
+            Ok(Request::Vars { id }) => {
+                let _budget = evaluator.budget(&scope);
+                match complete::vars(&scope) {
+                    Ok(value) => Reply::Value {
+                        id,
+                        value,
+                        elapsed_us: 0,
+                        output: Vec::new(),
+                    },
+                    Err(exceeded) => exceeded.into_reply(id),
+                }
+            }
             Ok(Request::Bye) => {
                 let bye = Reply::Bye {
                     reason: "client said bye".into(),

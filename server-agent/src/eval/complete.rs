@@ -5,10 +5,9 @@
 //! (`config.db`, `x.y`) must be plain names, which are read (registered values with
 //! their usual bounded wait and redaction) and their map keys offered.
 
-use std::time::Instant;
-
 use rhai::Dynamic;
 
+use crate::budget;
 use crate::eval::{Evaluator, SessionScope};
 
 /// Rhai keywords worth completing.
@@ -78,7 +77,7 @@ fn keys_of(evaluator: &Evaluator, session: &SessionScope, path: &str) -> Vec<Str
         Some(value) => rhai::serde::from_dynamic::<serde_json::Value>(&value).ok(),
         None => evaluator
             .values
-            .read(first, Instant::now() + evaluator.timeout)
+            .read(first, budget::deadline())
             .and_then(Result::ok),
     };
     let mut value = root;
@@ -98,16 +97,14 @@ fn floor_boundary(text: &str, mut index: usize) -> usize {
     index
 }
 
-/// The session's variables and their values, for `:vars`.
-pub(crate) fn vars(session: &SessionScope) -> serde_json::Value {
-    let map = session
-        .scope
-        .iter()
-        .map(|(name, _, value)| {
-            let json = rhai::serde::from_dynamic::<serde_json::Value>(&value)
-                .unwrap_or_else(|_| serde_json::Value::String(value.to_string()));
-            (name.to_owned(), json)
-        })
-        .collect();
-    serde_json::Value::Object(map)
+/// The session's variables and their values, for `:vars`, within the request's budget.
+pub(crate) fn vars(session: &SessionScope) -> Result<serde_json::Value, budget::Exceeded> {
+    let mut map = serde_json::Map::new();
+    for (name, _, value) in session.scope.iter() {
+        budget::check()?;
+        let json = rhai::serde::from_dynamic::<serde_json::Value>(&value)
+            .unwrap_or_else(|_| serde_json::Value::String(value.to_string()));
+        map.insert(name.to_owned(), json);
+    }
+    Ok(serde_json::Value::Object(map))
 }

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use attach_protocol::{ErrorKind, Reply};
 use rhai::{Dynamic, Engine, EvalAltResult, Position, Scope, AST};
 
+use crate::budget::{self, Exceeded, Plan};
 use crate::eval::values::{ValueError, Values};
 use crate::limits::Limits;
 use crate::quiet_panic;
@@ -59,7 +60,6 @@ impl Printed {
 
 /// Per-command state shared with the engine's callbacks.
 struct CommandState {
-    deadline: Cell<Instant>,
     /// Set by callbacks when a failure has a more precise kind than "runtime".
     failure: Cell<Option<ErrorKind>>,
     printed: RefCell<Printed>,
@@ -84,7 +84,9 @@ impl SessionScope {
 pub(crate) struct Evaluator {
     engine: Engine,
     state: Rc<CommandState>,
-    pub(crate) timeout: Duration,
+    timeout: Duration,
+    max_command_bytes: usize,
+    max_session_bytes: usize,
     pub(crate) values: Rc<Values>,
     /// Registered functions and built-ins, for completion.
     pub(crate) callable: Vec<String>,
@@ -93,7 +95,6 @@ pub(crate) struct Evaluator {
 impl Evaluator {
     pub(crate) fn new(registry: &Registry, limits: &Limits, process_name: &str) -> Evaluator {
         let state = Rc::new(CommandState {
-            deadline: Cell::new(Instant::now()),
             failure: Cell::new(None),
             printed: RefCell::new(Printed::default()),
             print_budget: limits.max_reply_bytes / 2,
@@ -101,7 +102,7 @@ impl Evaluator {
         let mut engine = Engine::new();
         apply_limits(&mut engine, limits);
         route_output(&mut engine, &state);
-        stop_at_deadline(&mut engine, &state);
+        stop_at_deadline(&mut engine);
         let values = Rc::new(Values::from_registry(registry));
         expose_values(&mut engine, &values, &state);
         expose_functions(&mut engine, registry, &state);
@@ -116,15 +117,28 @@ impl Evaluator {
             engine,
             state,
             timeout: limits.command_timeout,
+            max_command_bytes: limits.max_command_bytes,
+            max_session_bytes: limits.max_session_bytes,
             values,
             callable,
         }
     }
 
+    /// Opens the budget of one command, `vars` or `complete` request of `session`;
+    /// it closes when the guard drops.
+    pub(crate) fn budget(&self, _session: &SessionScope) -> budget::Guard {
+        budget::begin(Plan {
+            timeout: self.timeout,
+            max_command: self.max_command_bytes,
+            max_session: self.max_session_bytes,
+            kept: 0,
+        })
+    }
+
     /// Evaluates `code` and answers with a `value` or `error` reply for `id`.
     pub(crate) fn eval(&self, session: &mut SessionScope, id: u64, code: &str) -> Reply {
         let started = Instant::now();
-        self.state.deadline.set(started + self.timeout);
+        let _budget = self.budget(session);
         self.state.failure.set(None);
         self.state.printed.borrow_mut().take();
         let outcome = catch_unwind(AssertUnwindSafe(|| self.run(session, code)));
@@ -171,10 +185,13 @@ impl Evaluator {
         let root = innermost(&err);
         let limit = |message: String| Failure::new(ErrorKind::Limit, message, position);
         match root {
-            EvalAltResult::ErrorTerminated(..) => limit(format!(
-                "stopped: the command ran past its {} ms time limit (Limits::command_timeout)",
-                self.timeout.as_millis()
-            )),
+            EvalAltResult::ErrorTerminated(token, _) => limit(
+                Exceeded::from_token(token)
+                    .unwrap_or(Exceeded::Time {
+                        timeout: self.timeout,
+                    })
+                    .to_string(),
+            ),
             EvalAltResult::ErrorTooManyOperations(..) => {
                 limit("stopped: too many operations (Limits::max_operations)".to_owned())
             }
@@ -260,14 +277,18 @@ fn route_output(engine: &mut Engine, state: &Rc<CommandState>) {
 }
 
 fn keep_line(state: &CommandState, line: String) {
+    // Over budget, the next check stops the command; the line itself is capped below.
+    let _ = budget::charge(line.len());
     state.printed.borrow_mut().keep(line, state.print_budget);
 }
 
-fn stop_at_deadline(engine: &mut Engine, state: &Rc<CommandState>) {
-    let state = state.clone();
-    engine.on_progress(move |operations| {
+fn stop_at_deadline(engine: &mut Engine) {
+    engine.on_progress(|operations| {
         // Checking the clock every 256 operations keeps the cost negligible.
-        (operations % 256 == 0 && Instant::now() >= state.deadline.get()).then_some(Dynamic::UNIT)
+        if operations % 256 != 0 {
+            return None;
+        }
+        budget::check().err().map(Dynamic::from)
     });
 }
 
@@ -280,7 +301,7 @@ fn expose_values(engine: &mut Engine, values: &Rc<Values>, state: &Rc<CommandSta
         if context.scope().contains(name) {
             return Ok(None);
         }
-        let json = match values.read(name, state.deadline.get()) {
+        let json = match values.read(name, budget::deadline()) {
             None => return Ok(None),
             Some(Ok(json)) => json,
             Some(Err(ValueError::Busy)) => {

@@ -1,0 +1,311 @@
+//! The budget of the command the agent thread is running: its deadline and the memory
+//! it may use. Anything that can take long or build something big on a script's
+//! behalf (a built-in, a registered function, a view, a conversion) asks here first.
+//!
+//! Why a thread-local: every caller runs on the agent thread, deep inside Rhai
+//! callbacks that cannot carry extra arguments. The evaluator opens a budget with
+//! `begin` for each command, `vars` and `complete` request; the returned guard closes
+//! it. Outside a command nothing is limited except `deadline()`, which is never more
+//! than `FALLBACK` away, so a stray call still cannot wait for long.
+//!
+//! How memory is counted. A `#[global_allocator]` would count exactly, but a library
+//! must not choose its host's allocator, and glibc's statistics are process-wide (they
+//! would blame the host's own allocations on the script). So the agent counts what it
+//! knows it holds:
+//! * `charge` adds memory the agent materialises for a command (a registered value or
+//!   a view's chunk converted for the script, a built-in's result, printed output, the
+//!   reply). Charges are not given back within a command: they bound what a command
+//!   materialises, which also bounds what it can hold.
+//! * `hold` reports what the script's own data weighs now: the evaluator walks its
+//!   variables (strings, arrays, maps and their keys) and reports the total.
+//!
+//! The command may add `max_command` bytes to what the session kept when it started;
+//! the session may hold `max_session` bytes at any moment. A budget that ran out stays
+//! out until the command ends, so `try`/`catch` in a script cannot swallow it (the
+//! error is Rhai's uncatchable `ErrorTerminated`).
+//!
+//! Never from here: allocation on the check path, or anything that blocks.
+
+use std::cell::Cell;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use attach_protocol::{ErrorKind, Reply};
+use rhai::{Dynamic, EvalAltResult, Position};
+
+/// How far `deadline()` lies when no command is running.
+const FALLBACK: Duration = Duration::from_secs(1);
+
+/// What one command may spend.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Plan {
+    pub(crate) timeout: Duration,
+    pub(crate) max_command: usize,
+    pub(crate) max_session: usize,
+    /// Bytes the session held when the command started.
+    pub(crate) kept: usize,
+}
+
+/// Which budget ran out. Its message names the limit to raise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Exceeded {
+    Time { timeout: Duration },
+    Command { limit: usize },
+    Session { limit: usize },
+}
+
+impl fmt::Display for Exceeded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Exceeded::Time { timeout } => write!(
+                f,
+                "stopped: the command's time limit (Limits::command_timeout = {}) ran out; ask for less (take(n), a slice, a key) or raise the limit",
+                Span(*timeout)
+            ),
+            Exceeded::Command { limit } => write!(
+                f,
+                "stopped: the command's memory budget (Limits::max_command_bytes = {}) ran out; build less (take(n), a slice, a key) or raise the limit",
+                Bytes(*limit)
+            ),
+            Exceeded::Session { limit } => write!(
+                f,
+                "stopped: the session's memory budget (Limits::max_session_bytes = {}) ran out; drop variables you no longer need (`x = ()`) or attach again",
+                Bytes(*limit)
+            ),
+        }
+    }
+}
+
+impl Exceeded {
+    /// The `limit` error reply for request `id`.
+    pub(crate) fn into_reply(self, id: u64) -> Reply {
+        Reply::error(Some(id), ErrorKind::Limit, self.to_string())
+    }
+
+    /// The `Exceeded` a Rhai error carries, if it is one of ours.
+    pub(crate) fn from_token(token: &Dynamic) -> Option<Exceeded> {
+        token.clone().try_cast::<Exceeded>()
+    }
+}
+
+/// An uncatchable Rhai error (`try`/`catch` cannot hide it) carrying the `Exceeded`.
+impl From<Exceeded> for Box<EvalAltResult> {
+    fn from(exceeded: Exceeded) -> Box<EvalAltResult> {
+        Box::new(EvalAltResult::ErrorTerminated(
+            Dynamic::from(exceeded),
+            Position::NONE,
+        ))
+    }
+}
+
+struct Active {
+    plan: Plan,
+    deadline: Instant,
+    charged: usize,
+    held: usize,
+    tripped: Option<Exceeded>,
+}
+
+thread_local! {
+    static CURRENT: Cell<Option<Active>> = const { Cell::new(None) };
+}
+
+/// Closes the command's budget when dropped.
+pub(crate) struct Guard(());
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        CURRENT.with(|current| current.set(None));
+    }
+}
+
+/// Opens the budget of a command that starts now.
+pub(crate) fn begin(plan: Plan) -> Guard {
+    let active = Active {
+        plan,
+        deadline: Instant::now() + plan.timeout,
+        charged: 0,
+        held: plan.kept,
+        tripped: None,
+    };
+    CURRENT.with(|current| current.set(Some(active)));
+    Guard(())
+}
+
+/// When the running command must stop (a short while from now outside a command).
+pub(crate) fn deadline() -> Instant {
+    with_active(|active| active.deadline).unwrap_or_else(|| Instant::now() + FALLBACK)
+}
+
+/// Fails once the command has run out of time or memory.
+pub(crate) fn check() -> Result<(), Exceeded> {
+    with_active(|active| active.verdict()).unwrap_or(Ok(()))
+}
+
+/// Counts `bytes` the agent materialises for the command.
+pub(crate) fn charge(bytes: usize) -> Result<(), Exceeded> {
+    with_active(|active| {
+        active.charged = active.charged.saturating_add(bytes);
+        active.verdict()
+    })
+    .unwrap_or(Ok(()))
+}
+
+/// Reports what the script's data (including the session's variables) weighs now.
+pub(crate) fn hold(bytes: usize) -> Result<(), Exceeded> {
+    with_active(|active| {
+        active.held = bytes;
+        active.verdict()
+    })
+    .unwrap_or(Ok(()))
+}
+
+impl Active {
+    fn verdict(&mut self) -> Result<(), Exceeded> {
+        if self.tripped.is_none() {
+            self.tripped = self.judge();
+        }
+        self.tripped.map_or(Ok(()), Err)
+    }
+
+    fn judge(&self) -> Option<Exceeded> {
+        let plan = &self.plan;
+        let added = self.held.saturating_sub(plan.kept) + self.charged;
+        if added > plan.max_command {
+            Some(Exceeded::Command {
+                limit: plan.max_command,
+            })
+        } else if self.held.max(plan.kept) + self.charged > plan.max_session {
+            Some(Exceeded::Session {
+                limit: plan.max_session,
+            })
+        } else if Instant::now() >= self.deadline {
+            Some(Exceeded::Time {
+                timeout: plan.timeout,
+            })
+        } else {
+            None
+        }
+    }
+}
+
+fn with_active<T>(f: impl FnOnce(&mut Active) -> T) -> Option<T> {
+    CURRENT.with(|current| {
+        let mut active = current.take()?;
+        let result = f(&mut active);
+        current.set(Some(active));
+        Some(result)
+    })
+}
+
+/// A byte count as people read it: "64 MiB", "1.5 KiB", "12 bytes".
+pub(crate) struct Bytes(pub(crate) usize);
+
+impl fmt::Display for Bytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const UNITS: [&str; 3] = ["KiB", "MiB", "GiB"];
+        let mut value = self.0 as f64;
+        let mut unit = None;
+        for next in UNITS {
+            if value < 1024.0 {
+                break;
+            }
+            value /= 1024.0;
+            unit = Some(next);
+        }
+        match unit {
+            None => write!(f, "{} bytes", self.0),
+            Some(unit) if value.fract() == 0.0 => write!(f, "{value} {unit}"),
+            Some(unit) => write!(f, "{value:.1} {unit}"),
+        }
+    }
+}
+
+/// A duration as people read it: "1s", "250ms", "1.5s".
+struct Span(Duration);
+
+impl fmt::Display for Span {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = self.0.as_millis();
+        if ms < 1000 {
+            write!(f, "{ms}ms")
+        } else if ms % 1000 == 0 {
+            write!(f, "{}s", ms / 1000)
+        } else {
+            write!(f, "{}s", ms as f64 / 1000.0)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(timeout_ms: u64) -> Plan {
+        Plan {
+            timeout: Duration::from_millis(timeout_ms),
+            max_command: 1000,
+            max_session: 1500,
+            kept: 600,
+        }
+    }
+
+    #[test]
+    fn nothing_is_limited_outside_a_command() {
+        assert_eq!(check(), Ok(()));
+        assert_eq!(charge(usize::MAX), Ok(()));
+        assert!(deadline() <= Instant::now() + FALLBACK);
+    }
+
+    #[test]
+    fn the_deadline_ends_the_command_and_the_guard_ends_the_budget() {
+        let guard = begin(plan(0));
+        assert_eq!(
+            check(),
+            Err(Exceeded::Time {
+                timeout: Duration::ZERO
+            })
+        );
+        drop(guard);
+        assert_eq!(check(), Ok(()));
+    }
+
+    #[test]
+    fn memory_counts_against_the_command_then_the_session() {
+        let _guard = begin(plan(60_000));
+        assert_eq!(hold(1500), Ok(()));
+        assert_eq!(charge(1), Err(Exceeded::Session { limit: 1500 }));
+        let _guard = begin(plan(60_000));
+        assert_eq!(charge(1001), Err(Exceeded::Command { limit: 1000 }));
+        assert_eq!(hold(0), Err(Exceeded::Command { limit: 1000 }), "sticky");
+    }
+
+    #[test]
+    fn messages_name_the_limit() {
+        let time = Exceeded::Time {
+            timeout: Duration::from_secs(1),
+        };
+        assert!(time
+            .to_string()
+            .starts_with("stopped: the command's time limit (Limits::command_timeout = 1s) ran out"));
+        let memory = Exceeded::Command { limit: 64 << 20 };
+        assert!(memory
+            .to_string()
+            .contains("memory budget (Limits::max_command_bytes = 64 MiB)"));
+        assert_eq!(Bytes(1536).to_string(), "1.5 KiB");
+        assert_eq!(Span(Duration::from_millis(250)).to_string(), "250ms");
+    }
+
+    #[test]
+    fn the_rhai_error_carries_the_budget_and_cannot_be_caught() {
+        let exceeded = Exceeded::Session { limit: 5 };
+        let err: Box<EvalAltResult> = exceeded.into();
+        assert!(!err.is_catchable());
+        match *err {
+            EvalAltResult::ErrorTerminated(token, _) => {
+                assert_eq!(Exceeded::from_token(&token), Some(exceeded))
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
