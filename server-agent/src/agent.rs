@@ -4,15 +4,15 @@
 //! same process, install the doorbell handler (refusing to replace a host handler),
 //! block the doorbell in the calling thread, and start the one agent thread. The
 //! agent thread sleeps in `poll` on the self-pipe and uses no CPU until the doorbell
-//! rings; it runs until the process exits.
+//! rings; it runs until the process exits (no error or idle period ends it).
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use attach_protocol::framing::wait_for;
-use attach_protocol::{AgentMarker, FifoPaths, AGENT_THREAD_NAME};
+use attach_protocol::{AgentMarker, FifoPaths, WireError, AGENT_THREAD_NAME};
 use nix::errno::Errno;
 use nix::poll::PollFlags;
 use nix::sys::memfd::{memfd_create, MFdFlags};
@@ -206,22 +206,36 @@ fn disabled_by_environment() -> bool {
         .unwrap_or(false)
 }
 
-/// The agent thread: sleep until the doorbell rings, then answer it.
+/// How long one wait for the doorbell lasts before it is simply started again.
+const WAIT_ROUND: Duration = Duration::from_secs(3600);
+
+/// The pause after a failed wait, so a persistent failure cannot spin.
+const RETRY_PAUSE: Duration = Duration::from_secs(1);
+
+/// The agent thread: sleep until the doorbell rings, then answer it. Nothing here
+/// ends the loop: an idle hour, a failed wait or a panicking session are followed by
+/// the next wait.
 fn run(bell: Doorbell, mut ctx: AgentContext, registry: Registry) {
     doorbell::mask_for_agent_thread();
     quiet_panic::mark_agent_thread();
     let mut evaluator: Option<Evaluator> = None;
     loop {
-        // A far deadline: the agent sleeps until rung (there is no periodic wake-up).
-        let forever = Instant::now() + Duration::from_secs(365 * 24 * 3600);
-        if let Err(err) = wait_for(bell.read.as_fd(), PollFlags::POLLIN, forever) {
-            tracing::error!(target: "attach::agent", %err, "doorbell wait failed; the agent stops");
-            return;
+        match wait_for(bell.read, PollFlags::POLLIN, Instant::now() + WAIT_ROUND) {
+            Ok(()) => {}
+            Err(WireError::Timeout) => continue,
+            Err(err) => {
+                tracing::warn!(target: "attach::agent", %err, "doorbell wait failed; waiting again");
+                std::thread::sleep(RETRY_PAUSE);
+                continue;
+            }
         }
         drain(&bell);
-        let evaluator = evaluator
-            .get_or_insert_with(|| Evaluator::new(&registry, &ctx.limits, &ctx.process_name));
-        let served = catch_unwind(AssertUnwindSafe(|| answer_doorbell(&mut ctx, evaluator)));
+        let served = catch_unwind(AssertUnwindSafe(|| {
+            let evaluator = evaluator
+                .get_or_insert_with(|| Evaluator::new(&registry, &ctx.limits, &ctx.process_name));
+            answer_doorbell(&mut ctx, evaluator);
+            crate::budget::give_back_memory();
+        }));
         if served.is_err() {
             tracing::error!(
                 target: "attach::agent",
@@ -235,7 +249,7 @@ fn run(bell: Doorbell, mut ctx: AgentContext, registry: Registry) {
 fn drain(bell: &Doorbell) {
     let mut sink = [0u8; 256];
     loop {
-        match nix::unistd::read(bell.read.as_fd(), &mut sink) {
+        match nix::unistd::read(bell.read, &mut sink) {
             Ok(n) if n == sink.len() => continue,
             Err(Errno::EINTR) => continue,
             _ => return,

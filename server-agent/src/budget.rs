@@ -26,12 +26,16 @@
 //!
 //! Never from here: allocation on the check path, or anything that blocks.
 
+mod weight;
+
 use std::cell::Cell;
 use std::fmt;
 use std::time::{Duration, Instant};
 
 use attach_protocol::{ErrorKind, Reply};
 use rhai::{Dynamic, EvalAltResult, Position};
+
+pub(crate) use weight::{weigh, weigh_scope};
 
 /// How far `deadline()` lies when no command is running.
 const FALLBACK: Duration = Duration::from_secs(1);
@@ -151,6 +155,18 @@ pub(crate) fn charge(bytes: usize) -> Result<(), Exceeded> {
     .unwrap_or(Ok(()))
 }
 
+/// Counts `bytes` from inside a long loop that stops through `within`: once over
+/// budget, the next check fails, so the result of this call is not needed here.
+pub(crate) fn charge_lazily(bytes: usize) {
+    let _over_budget_is_sticky = charge(bytes);
+}
+
+/// The items of `items` until the command runs out of time or memory: long
+/// built-ins loop through this so they stop at the budget, not after it.
+pub(crate) fn within<I: IntoIterator>(items: I) -> impl Iterator<Item = I::Item> {
+    items.into_iter().take_while(|_| check().is_ok())
+}
+
 /// Reports what the script's data (including the session's variables) weighs now.
 pub(crate) fn hold(bytes: usize) -> Result<(), Exceeded> {
     with_active(|active| {
@@ -196,6 +212,17 @@ fn with_active<T>(f: impl FnOnce(&mut Active) -> T) -> Option<T> {
         current.set(Some(active));
         Some(result)
     })
+}
+
+/// Returns what a finished session freed to the operating system, so the host's RSS
+/// goes back to where it was (glibc keeps freed memory in its arenas otherwise).
+pub(crate) fn give_back_memory() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim only releases free memory of the allocator's arenas; it is
+    // thread-safe and has no preconditions.
+    unsafe {
+        nix::libc::malloc_trim(0);
+    }
 }
 
 /// A byte count as people read it: "64 MiB", "1.5 KiB", "12 bytes".

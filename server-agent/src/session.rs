@@ -275,7 +275,8 @@ fn evaluate(
         session = %client.session, uid = client.uid, client_pid = client.claimed_pid,
         client_pid_verified = client.pid_verified,
         command = %shorten(code), ok = failure.is_none(), failure = ?failure,
-        elapsed_us = started.elapsed().as_micros() as u64, "evaluated"
+        elapsed_us = started.elapsed().as_micros() as u64,
+        host_fn_us = evaluator.host_time().as_micros() as u64, "evaluated"
     );
     reply
 }

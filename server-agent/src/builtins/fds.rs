@@ -4,6 +4,7 @@ use serde::Serialize;
 
 use super::procfs::numbered_entries;
 use super::sockets::{self, Socket};
+use crate::budget;
 
 #[derive(Debug, Serialize)]
 pub(crate) struct Fd {
@@ -18,8 +19,7 @@ pub(crate) fn fds() -> Result<Vec<Fd>, String> {
     let numbers = numbered_entries("fd")?;
     let sockets = sockets::by_inode();
     let listing_dir = format!("/proc/{}/fd", std::process::id());
-    Ok(numbers
-        .into_iter()
+    Ok(budget::within(numbers)
         .filter_map(|fd| {
             let target = std::fs::read_link(format!("/proc/self/fd/{fd}")).ok()?;
             let target = target.to_string_lossy().into_owned();
@@ -27,6 +27,7 @@ pub(crate) fn fds() -> Result<Vec<Fd>, String> {
             if target == listing_dir {
                 return None;
             }
+            budget::charge_lazily(std::mem::size_of::<Fd>() + target.len());
             let (kind, socket) = classify(&target, &sockets);
             Some(Fd {
                 fd,

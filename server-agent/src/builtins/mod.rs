@@ -20,6 +20,7 @@ use std::time::Instant;
 
 use rhai::{Dynamic, Engine, EvalAltResult};
 
+use crate::budget;
 use crate::limits::Limits;
 use crate::state::registry::Registry;
 
@@ -91,23 +92,27 @@ pub(crate) fn register(
     process_name: &str,
 ) {
     let help = help_text(registry);
-    engine.register_fn("help", move || help.clone());
-    engine.register_fn("pid", || std::process::id() as i64);
+    register_checked(engine, "help", move || Ok(help.clone().into()));
+    register_checked(engine, "pid", || Ok((std::process::id() as i64).into()));
     let started = Instant::now();
-    engine.register_fn("uptime", move || {
-        procfs::process_uptime().unwrap_or_else(|| started.elapsed().as_secs_f64())
+    register_checked(engine, "uptime", move || {
+        Ok(procfs::process_uptime()
+            .unwrap_or_else(|| started.elapsed().as_secs_f64())
+            .into())
     });
-    engine.register_fn("threads", || to_rhai(threads::threads()));
-    engine.register_fn("stacks", || to_rhai(stacks::stacks()));
-    engine.register_fn("mem", || to_rhai(mem::mem()));
-    engine.register_fn("fds", || to_rhai(fds::fds()));
+    register_checked(engine, "threads", || to_rhai(threads::threads()));
+    register_checked(engine, "stacks", || to_rhai(stacks::stacks()));
+    register_checked(engine, "mem", || to_rhai(mem::mem()));
+    register_checked(engine, "fds", || to_rhai(fds::fds()));
     #[cfg(feature = "tokio")]
-    engine.register_fn("runtime", || to_rhai(crate::builtins::runtime::runtime()));
-    engine.register_fn("inflight", || {
+    register_checked(engine, "runtime", || {
+        to_rhai(crate::builtins::runtime::runtime())
+    });
+    register_checked(engine, "inflight", || {
         to_rhai(Ok::<_, String>(crate::inflight::snapshot()))
     });
     let limits = rhai::serde::to_dynamic(limits.to_json()).unwrap_or(Dynamic::UNIT);
-    engine.register_fn("limits", move || limits.clone());
+    register_checked(engine, "limits", move || Ok(limits.clone()));
     let version = rhai::serde::to_dynamic(serde_json::json!({
         "agent": env!("CARGO_PKG_VERSION"),
         "protocol": attach_protocol::PROTOCOL_VERSION,
@@ -118,7 +123,23 @@ pub(crate) fn register(
         "build": registry.build_info,
     }))
     .unwrap_or(Dynamic::UNIT);
-    engine.register_fn("version", move || version.clone());
+    register_checked(engine, "version", move || Ok(version.clone()));
+}
+
+/// Registers a built-in that runs only within the command's budget: checked before
+/// and after the call (long built-ins also check inside), its result charged.
+fn register_checked(
+    engine: &mut Engine,
+    name: &str,
+    builtin: impl Fn() -> Result<Dynamic, Box<EvalAltResult>> + 'static,
+) {
+    engine.register_fn(name, move || -> Result<Dynamic, Box<EvalAltResult>> {
+        budget::check()?;
+        let value = builtin()?;
+        budget::check()?;
+        budget::charge(budget::weigh(&value))?;
+        Ok(value)
+    });
 }
 
 /// A diagnostic's result as a script value, or a runtime error with its message.

@@ -5,6 +5,8 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use serde::Serialize;
 
+use crate::budget;
+
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct Socket {
     pub(crate) protocol: &'static str,
@@ -27,15 +29,12 @@ pub(crate) fn by_inode() -> HashMap<u64, Socket> {
     ] {
         if let Ok(table) = std::fs::read_to_string(format!("/proc/self/net/{file}")) {
             sockets.extend(
-                table
-                    .lines()
-                    .skip(1)
-                    .filter_map(|line| inet_row(line, protocol)),
+                budget::within(table.lines().skip(1)).filter_map(|line| inet_row(line, protocol)),
             );
         }
     }
     if let Ok(table) = std::fs::read_to_string("/proc/self/net/unix") {
-        sockets.extend(table.lines().skip(1).filter_map(unix_row));
+        sockets.extend(budget::within(table.lines().skip(1)).filter_map(unix_row));
     }
     sockets
 }

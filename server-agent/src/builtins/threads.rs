@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use super::procfs::{numbered_entries, read_proc, stat_fields, ticks_per_second};
+use crate::budget;
 
 #[derive(Debug, Serialize)]
 pub(crate) struct ThreadInfo {
@@ -17,20 +18,21 @@ pub(crate) struct ThreadInfo {
 pub(crate) fn threads() -> Result<Vec<ThreadInfo>, String> {
     let tids = numbered_entries("task")?;
     let ms_per_tick = 1000 / ticks_per_second().max(1);
-    Ok(tids
-        .into_iter()
+    Ok(budget::within(tids)
         // A thread may end between the listing and the read: skip it.
         .filter_map(|tid| {
             let stat = read_proc(&format!("task/{tid}/stat")).ok()?;
             let fields = stat_fields(&stat);
             let ticks = |index: usize| fields.get(index)?.parse::<u64>().ok();
             let (user, system) = (ticks(11)? * ms_per_tick, ticks(12)? * ms_per_tick);
+            let name = read_proc(&format!("task/{tid}/comm"))
+                .ok()?
+                .trim_end()
+                .to_owned();
+            budget::charge_lazily(std::mem::size_of::<ThreadInfo>() + name.len());
             Some(ThreadInfo {
                 tid,
-                name: read_proc(&format!("task/{tid}/comm"))
-                    .ok()?
-                    .trim_end()
-                    .to_owned(),
+                name,
                 state: state_name(fields.first()?),
                 user_ms: user,
                 system_ms: system,

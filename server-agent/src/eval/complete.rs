@@ -73,20 +73,35 @@ fn keys_of(evaluator: &Evaluator, session: &SessionScope, path: &str) -> Vec<Str
     let Some(first) = parts.next().filter(|p| !p.is_empty()) else {
         return Vec::new();
     };
-    let root = match session.scope.get_value::<Dynamic>(first) {
-        Some(value) => rhai::serde::from_dynamic::<serde_json::Value>(&value).ok(),
-        None => evaluator
-            .values
-            .read(first, budget::deadline())
-            .and_then(Result::ok),
-    };
-    let mut value = root;
-    for key in parts {
-        value = value.and_then(|v| v.get(key).cloned());
+    match session.scope.get(first) {
+        Some(value) => keys_in_variable(value, parts),
+        None => {
+            let mut value = evaluator
+                .values
+                .read(first, budget::deadline())
+                .and_then(Result::ok);
+            for key in parts {
+                value = value.and_then(|v| v.get(key).cloned());
+            }
+            match value {
+                Some(serde_json::Value::Object(map)) => map.keys().cloned().collect(),
+                _ => Vec::new(),
+            }
+        }
     }
-    match value {
-        Some(serde_json::Value::Object(map)) => map.keys().cloned().collect(),
-        _ => Vec::new(),
+}
+
+/// The keys of the map at `path` inside a session variable, read in place (a
+/// variable may be large: nothing is copied but the keys).
+fn keys_in_variable<'a>(value: &Dynamic, mut path: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let Some(map) = value.read_lock::<rhai::Map>() else {
+        return Vec::new();
+    };
+    match path.next() {
+        Some(key) => map
+            .get(key)
+            .map_or_else(Vec::new, |inner| keys_in_variable(inner, path)),
+        None => budget::within(map.keys()).map(|key| key.to_string()).collect(),
     }
 }
 
@@ -100,9 +115,9 @@ fn floor_boundary(text: &str, mut index: usize) -> usize {
 /// The session's variables and their values, for `:vars`, within the request's budget.
 pub(crate) fn vars(session: &SessionScope) -> Result<serde_json::Value, budget::Exceeded> {
     let mut map = serde_json::Map::new();
-    for (name, _, value) in session.scope.iter() {
-        budget::check()?;
-        let json = rhai::serde::from_dynamic::<serde_json::Value>(&value)
+    for (name, _, value) in session.scope.iter_raw() {
+        budget::charge(budget::weigh(value))?;
+        let json = rhai::serde::from_dynamic::<serde_json::Value>(value)
             .unwrap_or_else(|_| serde_json::Value::String(value.to_string()));
         map.insert(name.to_owned(), json);
     }

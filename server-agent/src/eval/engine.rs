@@ -16,6 +16,7 @@ use attach_protocol::{ErrorKind, Reply};
 use rhai::{Dynamic, Engine, EvalAltResult, Position, Scope, AST};
 
 use crate::budget::{self, Exceeded, Plan};
+use crate::eval::meter::{self, Kept, Meter};
 use crate::eval::values::{ValueError, Values};
 use crate::limits::Limits;
 use crate::quiet_panic;
@@ -64,12 +65,16 @@ struct CommandState {
     failure: Cell<Option<ErrorKind>>,
     printed: RefCell<Printed>,
     print_budget: usize,
+    /// Time spent in the host's registered functions (they run on the agent thread).
+    host_time: Cell<Duration>,
 }
 
 /// A session's variables and function definitions.
 pub(crate) struct SessionScope {
     pub(crate) scope: Scope<'static>,
     pub(crate) functions: AST,
+    /// What `scope` weighed after the last command.
+    kept: Kept,
 }
 
 impl SessionScope {
@@ -77,6 +82,7 @@ impl SessionScope {
         SessionScope {
             scope: Scope::new(),
             functions: AST::empty(),
+            kept: Kept::default(),
         }
     }
 }
@@ -84,9 +90,11 @@ impl SessionScope {
 pub(crate) struct Evaluator {
     engine: Engine,
     state: Rc<CommandState>,
+    meter: Rc<Meter>,
     timeout: Duration,
     max_command_bytes: usize,
     max_session_bytes: usize,
+    max_reply_bytes: usize,
     pub(crate) values: Rc<Values>,
     /// Registered functions and built-ins, for completion.
     pub(crate) callable: Vec<String>,
@@ -98,13 +106,16 @@ impl Evaluator {
             failure: Cell::new(None),
             printed: RefCell::new(Printed::default()),
             print_budget: limits.max_reply_bytes / 2,
+            host_time: Cell::new(Duration::ZERO),
         });
         let mut engine = Engine::new();
         apply_limits(&mut engine, limits);
         route_output(&mut engine, &state);
         stop_at_deadline(&mut engine);
+        let meter = Rc::new(Meter::default());
+        weigh_definitions(&mut engine, &meter);
         let values = Rc::new(Values::from_registry(registry));
-        expose_values(&mut engine, &values, &state);
+        expose_values(&mut engine, &values, &state, &meter);
         expose_functions(&mut engine, registry, &state);
         crate::builtins::register(&mut engine, registry, limits, process_name);
         let callable = registry
@@ -116,22 +127,30 @@ impl Evaluator {
         Evaluator {
             engine,
             state,
+            meter,
             timeout: limits.command_timeout,
             max_command_bytes: limits.max_command_bytes,
             max_session_bytes: limits.max_session_bytes,
+            max_reply_bytes: limits.max_reply_bytes,
             values,
             callable,
         }
     }
 
+    /// Time the last command spent in the host's registered functions.
+    pub(crate) fn host_time(&self) -> Duration {
+        self.state.host_time.get()
+    }
+
     /// Opens the budget of one command, `vars` or `complete` request of `session`;
     /// it closes when the guard drops.
-    pub(crate) fn budget(&self, _session: &SessionScope) -> budget::Guard {
+    pub(crate) fn budget(&self, session: &SessionScope) -> budget::Guard {
+        self.meter.start(session.kept);
         budget::begin(Plan {
             timeout: self.timeout,
             max_command: self.max_command_bytes,
             max_session: self.max_session_bytes,
-            kept: 0,
+            kept: session.kept.bytes,
         })
     }
 
@@ -140,13 +159,20 @@ impl Evaluator {
         let started = Instant::now();
         let _budget = self.budget(session);
         self.state.failure.set(None);
+        self.state.host_time.set(Duration::ZERO);
         self.state.printed.borrow_mut().take();
-        let outcome = catch_unwind(AssertUnwindSafe(|| self.run(session, code)));
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            self.run(session, code)
+                .and_then(|value| self.reply_value(&value))
+        }));
+        if let Some(message) = self.keep_within_budget(session) {
+            return Reply::error(Some(id), ErrorKind::Limit, message);
+        }
         let elapsed_us = started.elapsed().as_micros() as u64;
         match outcome {
             Ok(Ok(value)) => Reply::Value {
                 id,
-                value: to_json(&value),
+                value,
                 elapsed_us,
                 output: self.state.printed.borrow_mut().take(),
             },
@@ -178,6 +204,48 @@ impl Evaluator {
             }
             Err(err) => Err(self.classify(*err)),
         }
+    }
+
+    /// The result as JSON, refused before conversion when it cannot fit in a reply
+    /// (converting first could take far more memory than the reply limit).
+    fn reply_value(&self, value: &Dynamic) -> Result<serde_json::Value, Failure> {
+        let over = |message: String| Failure::new(ErrorKind::Limit, message, Position::NONE);
+        budget::charge(budget::weigh(value)).map_err(|exceeded| over(exceeded.to_string()))?;
+        let mut sink = CappedSink::new(self.max_reply_bytes);
+        if serde_json::to_writer(&mut sink, value).is_err() && sink.over {
+            return Err(over(format!(
+                "the result is over the {} byte reply limit; select less (e.g. a slice or a few keys)",
+                self.max_reply_bytes
+            )));
+        }
+        budget::charge(sink.written).map_err(|exceeded| over(exceeded.to_string()))?;
+        Ok(to_json(value))
+    }
+
+    /// Brings the session back under its memory budget by dropping its heaviest
+    /// variables; says which, if any.
+    fn keep_within_budget(&self, session: &mut SessionScope) -> Option<String> {
+        session.kept = meter::weigh_kept(&session.scope);
+        let mut dropped = Vec::new();
+        while session.kept.bytes > self.max_session_bytes {
+            let heaviest = session
+                .scope
+                .iter_raw()
+                .map(|(name, _, value)| (budget::weigh(value), name.to_owned()))
+                .max()?;
+            let _ = session.scope.remove::<Dynamic>(&heaviest.1);
+            dropped.push(format!("`{}` ({})", heaviest.1, budget::Bytes(heaviest.0)));
+            session.kept = meter::weigh_kept(&session.scope);
+        }
+        (!dropped.is_empty()).then(|| {
+            format!(
+                "{}; the session's variables {} were dropped to get back under it",
+                Exceeded::Session {
+                    limit: self.max_session_bytes
+                },
+                dropped.join(", ")
+            )
+        })
     }
 
     fn classify(&self, mut err: EvalAltResult) -> Failure {
@@ -277,9 +345,53 @@ fn route_output(engine: &mut Engine, state: &Rc<CommandState>) {
 }
 
 fn keep_line(state: &CommandState, line: String) {
-    // Over budget, the next check stops the command; the line itself is capped below.
-    let _ = budget::charge(line.len());
+    budget::charge_lazily(line.len());
     state.printed.borrow_mut().keep(line, state.print_budget);
+}
+
+/// Output that counts what it is given and refuses to go past a cap.
+struct CappedSink {
+    cap: usize,
+    written: usize,
+    over: bool,
+}
+
+impl CappedSink {
+    fn new(cap: usize) -> CappedSink {
+        CappedSink {
+            cap,
+            written: 0,
+            over: false,
+        }
+    }
+}
+
+impl std::io::Write for CappedSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.written += buf.len();
+        if self.written > self.cap {
+            self.over = true;
+            return Err(std::io::ErrorKind::OutOfMemory.into());
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Weighs the scope before each variable definition (see `meter`).
+fn weigh_definitions(engine: &mut Engine, meter: &Rc<Meter>) {
+    let meter = meter.clone();
+    // Volatile in Rhai's terms (not deprecated), like `on_var`.
+    #[allow(deprecated)]
+    engine.on_def_var(move |at_runtime, _info, context| {
+        if at_runtime {
+            meter.sample(&context)?;
+        }
+        Ok(true)
+    });
 }
 
 fn stop_at_deadline(engine: &mut Engine) {
@@ -292,12 +404,20 @@ fn stop_at_deadline(engine: &mut Engine) {
     });
 }
 
-fn expose_values(engine: &mut Engine, values: &Rc<Values>, state: &Rc<CommandState>) {
+fn expose_values(
+    engine: &mut Engine,
+    values: &Rc<Values>,
+    state: &Rc<CommandState>,
+    meter: &Rc<Meter>,
+) {
     let values = values.clone();
     let state = state.clone();
+    let meter = meter.clone();
     // `on_var` is marked volatile (not deprecated) by Rhai; it is the hook for live reads.
+    // It runs before every use of a variable, so it also keeps the memory meter current.
     #[allow(deprecated)]
     engine.on_var(move |name, _index, context| {
+        meter.sample(&context)?;
         if context.scope().contains(name) {
             return Ok(None);
         }
@@ -320,7 +440,9 @@ fn expose_values(engine: &mut Engine, values: &Rc<Values>, state: &Rc<CommandSta
                 return Err(format!("reading `{name}` panicked in host code: {message}").into());
             }
         };
-        rhai::serde::to_dynamic(json).map(Some)
+        let value = rhai::serde::to_dynamic(json)?;
+        budget::charge(budget::weigh(&value))?;
+        Ok(Some(value))
     });
 }
 
@@ -332,9 +454,14 @@ fn expose_functions(engine: &mut Engine, registry: &Registry, state: &Rc<Command
             let fn_name = name.clone();
             let arg_types = vec![std::any::TypeId::of::<Dynamic>(); arity];
             engine.register_raw_fn(name.as_str(), arg_types, move |_context, args| {
+                budget::check()?;
+                let started = Instant::now();
                 let json_args: Vec<serde_json::Value> =
                     args.iter().map(|arg| to_json(arg)).collect();
-                match catch_unwind(AssertUnwindSafe(|| function(&json_args))) {
+                let outcome = catch_unwind(AssertUnwindSafe(|| function(&json_args)));
+                state.host_time.set(state.host_time.get() + started.elapsed());
+                budget::check()?;
+                let value = match outcome {
                     Ok(Ok(result)) => rhai::serde::to_dynamic(result),
                     Ok(Err(message)) => Err(format!("{fn_name}: {message}").into()),
                     Err(payload) => {
@@ -345,7 +472,9 @@ fn expose_functions(engine: &mut Engine, registry: &Registry, state: &Rc<Command
                         )
                         .into())
                     }
-                }
+                }?;
+                budget::charge(budget::weigh(&value))?;
+                Ok(value)
             });
         }
     }

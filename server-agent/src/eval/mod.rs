@@ -6,6 +6,7 @@
 
 pub(crate) mod complete;
 mod engine;
+mod meter;
 pub(crate) mod values;
 
 pub(crate) use engine::{Evaluator, SessionScope};

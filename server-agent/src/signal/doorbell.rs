@@ -12,7 +12,7 @@
 //! inherit that), and only the agent thread unblocks it, so the handler always runs on
 //! the agent thread and never interrupts a request.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, IntoRawFd};
 use std::sync::atomic::{AtomicI32, Ordering};
 
 use nix::fcntl::OFlag;
@@ -48,9 +48,11 @@ pub(crate) fn doorbell_set() -> SigSet {
 }
 
 /// The self-pipe: the agent thread polls `read`, the handler writes to the other end.
+/// Both ends stay open for the life of the process once the handler is installed, so
+/// the handler can never write to a descriptor number the host has reused, and never
+/// to a pipe without a reader, even if the agent thread were gone.
 pub(crate) struct Doorbell {
-    pub(crate) read: OwnedFd,
-    _write: OwnedFd,
+    pub(crate) read: BorrowedFd<'static>,
 }
 
 /// Installs the handler for `signal` with `SA_RESTART`. Fails, leaving the host's
@@ -59,7 +61,10 @@ pub(crate) fn install(doorbell: DoorbellSignal) -> Result<Doorbell, AgentError> 
     let signal = doorbell.as_nix();
     let (read, write) =
         nix::unistd::pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC).map_err(AgentError::setup)?;
+    // Until the handler is ours for good, the pipe may still be closed: `restore`
+    // puts the previous descriptor back first.
     let previous_fd = WAKE_FD.swap(write.as_raw_fd(), Ordering::SeqCst);
+    let restore = || WAKE_FD.store(previous_fd, Ordering::SeqCst);
     let action = SigAction::new(
         SigHandler::Handler(ring),
         SaFlags::SA_RESTART,
@@ -67,21 +72,27 @@ pub(crate) fn install(doorbell: DoorbellSignal) -> Result<Doorbell, AgentError> 
     );
     // SAFETY: `ring` is async-signal-safe (see module docs); replacing the
     // disposition is checked right below and undone if it belonged to the host.
-    let previous = unsafe { sigaction(signal, &action) }.map_err(AgentError::setup)?;
+    let previous = unsafe { sigaction(signal, &action) }.map_err(|errno| {
+        restore();
+        AgentError::setup(errno)
+    })?;
     let ring_fn = ring as extern "C" fn(libc::c_int);
     let ours =
         matches!(previous.handler(), SigHandler::Handler(f) if std::ptr::fn_addr_eq(f, ring_fn));
     if !ours && !matches!(previous.handler(), SigHandler::SigDfl | SigHandler::SigIgn) {
         // SAFETY: restores exactly what the host had installed a moment ago.
         unsafe { sigaction(signal, &previous) }.map_err(AgentError::setup)?;
-        WAKE_FD.store(previous_fd, Ordering::SeqCst);
+        restore();
         return Err(AgentError::SignalInUse(doorbell));
     }
     DOORBELL.store(signal as i32, Ordering::Relaxed);
-    Ok(Doorbell {
-        read,
-        _write: write,
-    })
+    // Kept open for the life of the process (see `Doorbell`).
+    let _write = write.into_raw_fd();
+    let read = read.into_raw_fd();
+    // SAFETY: `read` was just released from its `OwnedFd` and is never closed, so
+    // the borrow is valid for the rest of the process.
+    let read = unsafe { BorrowedFd::borrow_raw(read) };
+    Ok(Doorbell { read })
 }
 
 /// Blocks the doorbell in the calling thread; threads it spawns inherit the block.

@@ -1,0 +1,103 @@
+//! Weighing what a running script holds, often enough that the memory budget holds.
+//!
+//! A script's data lives in scopes: the session's (its variables and the command's
+//! own) and one per script function being called. Rhai calls `sample` before every
+//! variable is read, written or defined, so every change to a variable is preceded by
+//! a sample; a sample walks the current scope when the scope gained a variable since
+//! its last walk or when enough time has passed. "Enough" is at least `MIN_GAP` and
+//! four times what the last walk of that scope took, so walking costs at most a fifth
+//! of the command's time however much the script holds, and what a script can build
+//! between two walks stays within a few MiB (one Rhai value is capped by the size
+//! limits, and building a MiB takes longer than `MIN_GAP`).
+//!
+//! Never from here: changing a scope, or walking on every sample.
+
+use std::cell::RefCell;
+use std::time::{Duration, Instant};
+
+use rhai::EvalContext;
+
+use crate::budget::{self, Exceeded};
+
+/// The shortest time between two walks of the same scope.
+const MIN_GAP: Duration = Duration::from_micros(200);
+
+/// The last walk of one call level's scope.
+#[derive(Clone, Copy)]
+struct Level {
+    bytes: usize,
+    variables: usize,
+    walked_at: Instant,
+    cost: Duration,
+}
+
+impl Level {
+    fn unwalked() -> Level {
+        Level {
+            bytes: 0,
+            variables: 0,
+            walked_at: Instant::now(),
+            cost: Duration::ZERO,
+        }
+    }
+
+    fn stale(&self, variables: usize, now: Instant) -> bool {
+        variables > self.variables || now - self.walked_at >= MIN_GAP.max(self.cost * 4)
+    }
+}
+
+/// The weight of every call level's scope, level 0 being the session's.
+#[derive(Default)]
+pub(crate) struct Meter {
+    levels: RefCell<Vec<Level>>,
+}
+
+/// What the session's scope weighed when it was last walked.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Kept {
+    pub(crate) bytes: usize,
+    pub(crate) variables: usize,
+    pub(crate) cost: Duration,
+}
+
+impl Meter {
+    /// Starts a command on a session that holds `kept`.
+    pub(crate) fn start(&self, kept: Kept) {
+        *self.levels.borrow_mut() = vec![Level {
+            bytes: kept.bytes,
+            variables: kept.variables,
+            walked_at: Instant::now(),
+            cost: kept.cost,
+        }];
+    }
+
+    /// Weighs the current scope if it is due, and reports the total to the budget.
+    pub(crate) fn sample(&self, context: &EvalContext) -> Result<(), Exceeded> {
+        let depth = context.call_level();
+        let scope = context.scope();
+        let now = Instant::now();
+        let mut levels = self.levels.borrow_mut();
+        // Deeper levels have returned; a new one starts unwalked.
+        levels.resize_with(depth + 1, Level::unwalked);
+        let level = &mut levels[depth];
+        if !level.stale(scope.len(), now) {
+            return budget::check();
+        }
+        let this = context.this_ptr().map_or(0, budget::weigh);
+        level.bytes = budget::weigh_scope(scope) + this;
+        level.variables = scope.len();
+        level.walked_at = Instant::now();
+        level.cost = level.walked_at - now;
+        budget::hold(levels.iter().map(|level| level.bytes).sum())
+    }
+}
+
+/// Walks a session's scope: what it keeps between commands.
+pub(crate) fn weigh_kept(scope: &rhai::Scope) -> Kept {
+    let started = Instant::now();
+    Kept {
+        bytes: budget::weigh_scope(scope),
+        variables: scope.len(),
+        cost: started.elapsed(),
+    }
+}
