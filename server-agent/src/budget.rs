@@ -12,12 +12,15 @@
 //! must not choose its host's allocator, and glibc's statistics are process-wide (they
 //! would blame the host's own allocations on the script). So the agent counts what it
 //! knows it holds:
-//! * `charge` adds memory the agent materialises for a command (a registered value or
-//!   a view's chunk converted for the script, a built-in's result, printed output, the
-//!   reply). Charges are not given back within a command: they bound what a command
-//!   materialises, which also bounds what it can hold.
 //! * `hold` reports what the script's own data weighs now: the evaluator walks its
 //!   variables (strings, arrays, maps and their keys) and reports the total.
+//! * `charge` adds memory the agent materialises for the script (a registered value
+//!   or a view's chunk converted, a built-in's result, the reply). It counts until the
+//!   script takes its next step (`settle`): by then the value is a temporary that
+//!   Rhai's size limits bound, stored in a variable (which the walk weighs), or gone.
+//!   So a loop that calls a built-in a million times is not charged a million
+//!   results, and one call that materialises more than the budget stops while it does.
+//! * `retain` adds memory kept until the reply (printed output); it is never settled.
 //!
 //! The command may add `max_command` bytes to what the session kept when it started;
 //! the session may hold `max_session` bytes at any moment. A budget that ran out stays
@@ -106,6 +109,7 @@ struct Active {
     plan: Plan,
     deadline: Instant,
     charged: usize,
+    retained: usize,
     held: usize,
     tripped: Option<Exceeded>,
 }
@@ -129,6 +133,7 @@ pub(crate) fn begin(plan: Plan) -> Guard {
         plan,
         deadline: Instant::now() + plan.timeout,
         charged: 0,
+        retained: 0,
         held: plan.kept,
         tripped: None,
     };
@@ -167,13 +172,26 @@ pub(crate) fn within<I: IntoIterator>(items: I) -> impl Iterator<Item = I::Item>
     items.into_iter().take_while(|_| check().is_ok())
 }
 
-/// Reports what the script's data (including the session's variables) weighs now.
+/// Counts `bytes` kept until the reply is sent (printed output).
+pub(crate) fn retain(bytes: usize) {
+    with_active(|active| active.retained = active.retained.saturating_add(bytes));
+}
+
+/// Reports what the script's data (including the session's variables) weighs now;
+/// what was charged before is inside it or gone.
 pub(crate) fn hold(bytes: usize) -> Result<(), Exceeded> {
     with_active(|active| {
         active.held = bytes;
+        active.charged = 0;
         active.verdict()
     })
     .unwrap_or(Ok(()))
+}
+
+/// The script takes its next step: what was charged is a bounded temporary, stored
+/// (and weighed at the next walk) or gone.
+pub(crate) fn settle() {
+    with_active(|active| active.charged = 0);
 }
 
 impl Active {
@@ -186,12 +204,12 @@ impl Active {
 
     fn judge(&self) -> Option<Exceeded> {
         let plan = &self.plan;
-        let added = self.held.saturating_sub(plan.kept) + self.charged;
-        if added > plan.max_command {
+        let extra = self.charged + self.retained;
+        if self.held.saturating_sub(plan.kept) + extra > plan.max_command {
             Some(Exceeded::Command {
                 limit: plan.max_command,
             })
-        } else if self.held.max(plan.kept) + self.charged > plan.max_session {
+        } else if self.held.max(plan.kept) + extra > plan.max_session {
             Some(Exceeded::Session {
                 limit: plan.max_session,
             })
@@ -305,6 +323,18 @@ mod tests {
         let _guard = begin(plan(60_000));
         assert_eq!(charge(1001), Err(Exceeded::Command { limit: 1000 }));
         assert_eq!(hold(0), Err(Exceeded::Command { limit: 1000 }), "sticky");
+    }
+
+    #[test]
+    fn charges_count_until_settled_and_retained_bytes_until_the_end() {
+        let _guard = begin(plan(60_000));
+        for _ in 0..10 {
+            assert_eq!(charge(900), Ok(()));
+            settle();
+        }
+        retain(600);
+        settle();
+        assert_eq!(charge(401), Err(Exceeded::Command { limit: 1000 }));
     }
 
     #[test]

@@ -5,6 +5,7 @@ mod support;
 
 mod audit;
 mod axum_worker;
+mod budgets;
 mod bad_input;
 mod clients;
 mod container;

@@ -222,24 +222,20 @@ impl Evaluator {
         Ok(to_json(value))
     }
 
-    /// Brings the session back under its memory budget by dropping its heaviest
-    /// variables; says which, if any.
+    /// Brings the session back under its memory budget by dropping its newest
+    /// variables (those of the command that went over first); says which, if any.
     fn keep_within_budget(&self, session: &mut SessionScope) -> Option<String> {
         session.kept = meter::weigh_kept(&session.scope);
         let mut dropped = Vec::new();
         while session.kept.bytes > self.max_session_bytes {
-            let heaviest = session
-                .scope
-                .iter_raw()
-                .map(|(name, _, value)| (budget::weigh(value), name.to_owned()))
-                .max()?;
-            let _ = session.scope.remove::<Dynamic>(&heaviest.1);
-            dropped.push(format!("`{}` ({})", heaviest.1, budget::Bytes(heaviest.0)));
+            let (name, _, value) = session.scope.iter_raw().next()?;
+            dropped.push(format!("`{name}` ({})", budget::Bytes(budget::weigh(value))));
+            session.scope.rewind(session.scope.len() - 1);
             session.kept = meter::weigh_kept(&session.scope);
         }
         (!dropped.is_empty()).then(|| {
             format!(
-                "{}; the session's variables {} were dropped to get back under it",
+                "{}; to get back under it, the session dropped its newest variables: {}",
                 Exceeded::Session {
                     limit: self.max_session_bytes
                 },
@@ -345,7 +341,7 @@ fn route_output(engine: &mut Engine, state: &Rc<CommandState>) {
 }
 
 fn keep_line(state: &CommandState, line: String) {
-    budget::charge_lazily(line.len());
+    budget::retain(line.len());
     state.printed.borrow_mut().keep(line, state.print_budget);
 }
 
@@ -396,6 +392,7 @@ fn weigh_definitions(engine: &mut Engine, meter: &Rc<Meter>) {
 
 fn stop_at_deadline(engine: &mut Engine) {
     engine.on_progress(|operations| {
+        budget::settle();
         // Checking the clock every 256 operations keeps the cost negligible.
         if operations % 256 != 0 {
             return None;
