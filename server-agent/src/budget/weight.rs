@@ -27,39 +27,46 @@ const BOXED: usize = 32 + ALLOCATION;
 
 /// Bytes held by `value` beyond its own slot.
 pub(crate) fn weigh(value: &Dynamic) -> usize {
+    // The common cases first: each test is a tag comparison.
+    if value.is_int() || value.is_float() || value.is_bool() || value.is_unit() || value.is_char()
+    {
+        return 0;
+    }
     if value.is_shared() {
         return match value.read_lock::<Dynamic>() {
             Some(inner) => BOXED + weigh(&inner),
             None => BOXED,
         };
     }
-    if let Some(text) = value.read_lock::<ImmutableString>() {
-        return STRING_BOX + text_bytes(text.len());
+    if value.is_string() {
+        let len = value.read_lock::<ImmutableString>().map_or(0, |text| text.len());
+        return STRING_BOX + text_bytes(len);
     }
-    if let Some(array) = value.read_lock::<Array>() {
-        return ALLOCATION + 24 + array.capacity() * SLOT + array.iter().map(weigh).sum::<usize>();
+    if value.is_array() {
+        return value.read_lock::<Array>().map_or(BOXED, |array| {
+            ALLOCATION + 24 + array.capacity() * SLOT + array.iter().map(weigh).sum::<usize>()
+        });
     }
-    if let Some(map) = value.read_lock::<Map>() {
-        return ALLOCATION
-            + 24
-            + map
-                .iter()
-                .map(|(key, value)| MAP_ENTRY + text_bytes(key.len()) + weigh(value))
-                .sum::<usize>();
+    if value.is_map() {
+        return value.read_lock::<Map>().map_or(BOXED, |map| {
+            ALLOCATION
+                + 24
+                + map
+                    .iter()
+                    .map(|(key, value)| MAP_ENTRY + text_bytes(key.len()) + weigh(value))
+                    .sum::<usize>()
+        });
     }
-    if let Some(blob) = value.read_lock::<Blob>() {
-        return ALLOCATION + 24 + blob.capacity();
+    if value.is_blob() {
+        return value
+            .read_lock::<Blob>()
+            .map_or(BOXED, |blob| ALLOCATION + 24 + blob.capacity());
     }
-    if let Some(pointer) = value.read_lock::<FnPtr>() {
-        return BOXED
-            + text_bytes(pointer.fn_name().len())
-            + pointer.iter_curry().map(|arg| SLOT + weigh(arg)).sum::<usize>();
-    }
-    if is_inline(value) {
-        0
-    } else {
+    value.read_lock::<FnPtr>().map_or(BOXED, |pointer| {
         BOXED
-    }
+            + text_bytes(pointer.fn_name().len())
+            + pointer.iter_curry().map(|arg| SLOT + weigh(arg)).sum::<usize>()
+    })
 }
 
 /// Bytes held by a scope's variables: names, slots and values.
@@ -77,15 +84,6 @@ fn text_bytes(len: usize) -> usize {
     } else {
         0
     }
-}
-
-/// Values that live in the slot itself.
-fn is_inline(value: &Dynamic) -> bool {
-    value.is_unit()
-        || value.is_bool()
-        || value.is_int()
-        || value.is_float()
-        || value.is_char()
 }
 
 #[cfg(test)]
