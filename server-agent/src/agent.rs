@@ -128,7 +128,9 @@ impl AgentBuilder {
     }
 
     /// Registers a function scripts may call with up to four arguments (as JSON).
-    /// This is the only way scripts can change host state.
+    /// This is the only way scripts can change host state. It runs on the agent
+    /// thread, which cannot interrupt it: keep it quick (its time counts against the
+    /// command's limit and is logged in the audit record).
     pub fn function<F>(mut self, name: &str, help: &str, function: F) -> Self
     where
         F: Fn(&[serde_json::Value]) -> Result<serde_json::Value, String> + Send + Sync + 'static,

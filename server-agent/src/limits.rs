@@ -6,7 +6,8 @@ use std::time::Duration;
 /// Evaluation and session limits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
-    /// Wall-clock budget of one command; `loop {}` is stopped when it runs out.
+    /// Wall-clock budget of one command, `vars` or completion request; `loop {}` is
+    /// stopped when it runs out, and so is a loop of slow built-ins.
     pub command_timeout: Duration,
     /// Rhai operations per command (a deterministic cap next to the clock).
     pub max_operations: u64,

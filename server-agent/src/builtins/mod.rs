@@ -135,8 +135,11 @@ fn register_checked(
 ) {
     engine.register_fn(name, move || -> Result<Dynamic, Box<EvalAltResult>> {
         budget::check()?;
-        let value = builtin()?;
+        let result = builtin();
+        // Out of budget, that is the error, whatever the built-in said (it may have
+        // stopped early because of it).
         budget::check()?;
+        let value = result?;
         budget::charge(budget::weigh(&value))?;
         Ok(value)
     });

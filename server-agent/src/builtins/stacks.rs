@@ -22,8 +22,6 @@ use attach_protocol::framing::wait_for;
 use nix::poll::PollFlags;
 use serde::Serialize;
 
-use crate::budget;
-
 /// The longest a stack snapshot may take before the helper is killed.
 pub const STACKS_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -149,21 +147,13 @@ fn run_helper(tool: Tool) -> Result<String, String> {
         .and_then(|written| {
             written.map_err(|err| format!("cannot start {}: {err}", tool.program()))
         })
-        .and_then(|()| {
-            let deadline = budget::deadline().min(Instant::now() + STACKS_TIMEOUT);
-            read_until(child.stdout.take(), deadline)
-        });
+        .and_then(|()| read_until(child.stdout.take(), Instant::now() + STACKS_TIMEOUT));
     if output.is_err() {
         let _ = child.kill();
     }
     // The host may reap children itself (a SIGCHLD handler): then there is nothing
     // left to wait for, which is fine.
     let _ = child.wait();
-    if output.is_err() {
-        // A helper killed while attaching may leave its SIGSTOP pending for us once
-        // it is gone; SIGCONT discards a pending stop, so the host keeps running.
-        let _ = nix::sys::signal::kill(nix::unistd::getpid(), nix::sys::signal::Signal::SIGCONT);
-    }
     allow_tracer(0);
     output.map_err(|err| format!("{}: {err}", tool.program()))
 }
@@ -192,7 +182,7 @@ fn read_until(
     let mut chunk = [0u8; 16 * 1024];
     loop {
         wait_for(stdout.as_fd(), PollFlags::POLLIN, deadline)
-            .map_err(|_| "no answer within the command's time limit".to_owned())?;
+            .map_err(|_| format!("no answer within {}s", STACKS_TIMEOUT.as_secs()))?;
         match stdout.read(&mut chunk) {
             Ok(0) => return Ok(String::from_utf8_lossy(&output).into_owned()),
             Ok(n) => output.extend_from_slice(&chunk[..n]),

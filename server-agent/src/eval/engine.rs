@@ -38,6 +38,7 @@ impl Printed {
     fn keep(&mut self, line: String, budget: usize) {
         if self.lines.len() < MAX_PRINTED_LINES && self.bytes + line.len() <= budget {
             self.bytes += line.len();
+            budget::retain(line.len());
             self.lines.push(line);
         } else {
             self.dropped += 1;
@@ -341,7 +342,6 @@ fn route_output(engine: &mut Engine, state: &Rc<CommandState>) {
 }
 
 fn keep_line(state: &CommandState, line: String) {
-    budget::retain(line.len());
     state.printed.borrow_mut().keep(line, state.print_budget);
 }
 
