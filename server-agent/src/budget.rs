@@ -342,9 +342,9 @@ mod tests {
         let time = Exceeded::Time {
             timeout: Duration::from_secs(1),
         };
-        assert!(time
-            .to_string()
-            .starts_with("stopped: the command's time limit (Limits::command_timeout = 1s) ran out"));
+        assert!(time.to_string().starts_with(
+            "stopped: the command's time limit (Limits::command_timeout = 1s) ran out"
+        ));
         let memory = Exceeded::Command { limit: 64 << 20 };
         assert!(memory
             .to_string()

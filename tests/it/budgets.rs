@@ -84,7 +84,11 @@ fn warm_worker() -> (Worker, u64) {
 fn end_and_check_given_back(worker: &Worker, client: RawClient, before: u64, attack: &str) {
     drop(client);
     let run = eval(worker.pid, "40 + 2");
-    assert_eq!(run.stdout.trim(), "42", "the agent answers after {attack}: {run:?}");
+    assert_eq!(
+        run.stdout.trim(),
+        "42",
+        "the agent answers after {attack}: {run:?}"
+    );
     let after = rss(worker);
     eprintln!(
         "{attack}: RSS before the session {} KiB, after it {} KiB",
@@ -112,7 +116,11 @@ fn a_loop_over_any_call_ends_at_the_time_limit() {
         let started = Instant::now();
         // `try` cannot swallow the limit; errors of the call itself (no stack tool on
         // this machine) must not end the loop early either.
-        let reply = ask(&mut client, id as u64, &format!("loop {{ try {{ {call} }} catch {{}} }}"));
+        let reply = ask(
+            &mut client,
+            id as u64,
+            &format!("loop {{ try {{ {call} }} catch {{}} }}"),
+        );
         let took = started.elapsed();
         let message = limit_message(reply);
         assert!(message.contains("time limit"), "{call}: {message}");
@@ -127,7 +135,9 @@ fn vars_and_complete_answer_within_the_budget() {
     let worker = Worker::fixture(&[]);
     let mut client = RawClient::connect(worker.pid);
     ask(&mut client, 1, "let m = #{ alpha: 1, beta: 2 }");
-    client.send(&attach_protocol::encode_line(&attach_protocol::Request::Vars { id: 2 }));
+    client.send(&attach_protocol::encode_line(
+        &attach_protocol::Request::Vars { id: 2 },
+    ));
     assert!(matches!(client.reply(), Some(Reply::Value { .. })));
     let complete = attach_protocol::Request::Complete {
         id: 3,
@@ -202,7 +212,10 @@ fn huge_strings_and_arrays_stop_at_their_limits() {
         eprintln!("{code}: {message}");
     }
     let grown = peak_rss(&worker).saturating_sub(before);
-    eprintln!("huge strings and arrays: peak RSS grew by {} KiB", grown / 1024);
+    eprintln!(
+        "huge strings and arrays: peak RSS grew by {} KiB",
+        grown / 1024
+    );
     assert!(grown <= COMMAND_BYTES + SLACK, "RSS grew by {grown} bytes");
     end_and_check_given_back(&worker, client, before, "huge strings and arrays");
 }

@@ -5,8 +5,8 @@ mod support;
 
 mod audit;
 mod axum_worker;
-mod budgets;
 mod bad_input;
+mod budgets;
 mod clients;
 mod container;
 mod contract;

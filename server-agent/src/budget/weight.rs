@@ -28,8 +28,7 @@ const BOXED: usize = 32 + ALLOCATION;
 /// Bytes held by `value` beyond its own slot.
 pub(crate) fn weigh(value: &Dynamic) -> usize {
     // The common cases first: each test is a tag comparison.
-    if value.is_int() || value.is_float() || value.is_bool() || value.is_unit() || value.is_char()
-    {
+    if value.is_int() || value.is_float() || value.is_bool() || value.is_unit() || value.is_char() {
         return 0;
     }
     if value.is_shared() {
@@ -39,7 +38,9 @@ pub(crate) fn weigh(value: &Dynamic) -> usize {
         };
     }
     if value.is_string() {
-        let len = value.read_lock::<ImmutableString>().map_or(0, |text| text.len());
+        let len = value
+            .read_lock::<ImmutableString>()
+            .map_or(0, |text| text.len());
         return STRING_BOX + text_bytes(len);
     }
     if value.is_array() {
@@ -65,7 +66,10 @@ pub(crate) fn weigh(value: &Dynamic) -> usize {
     value.read_lock::<FnPtr>().map_or(BOXED, |pointer| {
         BOXED
             + text_bytes(pointer.fn_name().len())
-            + pointer.iter_curry().map(|arg| SLOT + weigh(arg)).sum::<usize>()
+            + pointer
+                .iter_curry()
+                .map(|arg| SLOT + weigh(arg))
+                .sum::<usize>()
     })
 }
 

@@ -101,7 +101,9 @@ fn keys_in_variable<'a>(value: &Dynamic, mut path: impl Iterator<Item = &'a str>
         Some(key) => map
             .get(key)
             .map_or_else(Vec::new, |inner| keys_in_variable(inner, path)),
-        None => budget::within(map.keys()).map(|key| key.to_string()).collect(),
+        None => budget::within(map.keys())
+            .map(|key| key.to_string())
+            .collect(),
     }
 }
 

@@ -230,7 +230,10 @@ impl Evaluator {
         let mut dropped = Vec::new();
         while session.kept.bytes > self.max_session_bytes {
             let (name, _, value) = session.scope.iter_raw().next()?;
-            dropped.push(format!("`{name}` ({})", budget::Bytes(budget::weigh(value))));
+            dropped.push(format!(
+                "`{name}` ({})",
+                budget::Bytes(budget::weigh(value))
+            ));
             session.scope.rewind(session.scope.len() - 1);
             session.kept = meter::weigh_kept(&session.scope);
         }
@@ -456,7 +459,9 @@ fn expose_functions(engine: &mut Engine, registry: &Registry, state: &Rc<Command
                 let json_args: Vec<serde_json::Value> =
                     args.iter().map(|arg| to_json(arg)).collect();
                 let outcome = catch_unwind(AssertUnwindSafe(|| function(&json_args)));
-                state.host_time.set(state.host_time.get() + started.elapsed());
+                state
+                    .host_time
+                    .set(state.host_time.get() + started.elapsed());
                 budget::check()?;
                 let value = match outcome {
                     Ok(Ok(result)) => rhai::serde::to_dynamic(result),
