@@ -21,6 +21,12 @@
 //!   So a loop that calls a built-in a million times is not charged a million
 //!   results, and one call that materialises more than the budget stops while it does.
 //! * `retain` adds memory kept until the reply (printed output); it is never settled.
+//! * The worker's resident memory is the backstop for what neither sees, such as a
+//!   native Rhai function collecting what a closure returns (`map`): read at most every
+//!   `RESIDENT_EVERY`, it stops the command once the worker grew by more than the
+//!   command's budget and `RESIDENT_SLACK` since the command began. It would also count
+//!   the host's own growth during the command, which is why it is only the backstop
+//!   and its message says so.
 //!
 //! The command may add `max_command` bytes to what the session kept when it started;
 //! the session may hold `max_session` bytes at any moment. A budget that ran out stays
@@ -29,6 +35,7 @@
 //!
 //! Never from here: allocation on the check path, or anything that blocks.
 
+mod resident;
 mod weight;
 
 use std::cell::Cell;
@@ -42,6 +49,13 @@ pub(crate) use weight::{weigh, weigh_scope};
 
 /// How far `deadline()` lies when no command is running.
 const FALLBACK: Duration = Duration::from_secs(1);
+
+/// The shortest time between two reads of the worker's resident memory.
+const RESIDENT_EVERY: Duration = Duration::from_micros(100);
+
+/// How far past the command's budget the worker's resident memory may grow before the
+/// backstop stops the command (allocator slack, the agent's own buffers).
+const RESIDENT_SLACK: usize = 4 * 1024 * 1024;
 
 /// What one command may spend.
 #[derive(Debug, Clone, Copy)]
@@ -59,6 +73,7 @@ pub(crate) enum Exceeded {
     Time { timeout: Duration },
     Command { limit: usize },
     Session { limit: usize },
+    Resident { limit: usize },
 }
 
 impl fmt::Display for Exceeded {
@@ -77,6 +92,11 @@ impl fmt::Display for Exceeded {
             Exceeded::Session { limit } => write!(
                 f,
                 "stopped: the session's memory budget (Limits::max_session_bytes = {}) ran out; drop variables you no longer need (`x = ()`) or attach again",
+                Bytes(*limit)
+            ),
+            Exceeded::Resident { limit } => write!(
+                f,
+                "stopped: the worker's resident memory grew past the command's memory budget (Limits::max_command_bytes = {}) while it ran (the host's own allocations count here too); build less or raise the limit",
                 Bytes(*limit)
             ),
         }
@@ -108,6 +128,9 @@ impl From<Exceeded> for Box<EvalAltResult> {
 struct Active {
     plan: Plan,
     deadline: Instant,
+    /// The worker's resident bytes when the command began, and when last read.
+    resident_start: Option<usize>,
+    resident_read_at: Instant,
     charged: usize,
     retained: usize,
     held: usize,
@@ -129,9 +152,12 @@ impl Drop for Guard {
 
 /// Opens the budget of a command that starts now.
 pub(crate) fn begin(plan: Plan) -> Guard {
+    let now = Instant::now();
     let active = Active {
         plan,
-        deadline: Instant::now() + plan.timeout,
+        deadline: now + plan.timeout,
+        resident_start: resident::bytes(),
+        resident_read_at: now,
         charged: 0,
         retained: 0,
         held: plan.kept,
@@ -202,8 +228,9 @@ impl Active {
         self.tripped.map_or(Ok(()), Err)
     }
 
-    fn judge(&self) -> Option<Exceeded> {
-        let plan = &self.plan;
+    fn judge(&mut self) -> Option<Exceeded> {
+        let plan = self.plan;
+        let now = Instant::now();
         let extra = self.charged + self.retained;
         if self.held.saturating_sub(plan.kept) + extra > plan.max_command {
             Some(Exceeded::Command {
@@ -213,9 +240,15 @@ impl Active {
             Some(Exceeded::Session {
                 limit: plan.max_session,
             })
-        } else if Instant::now() >= self.deadline {
+        } else if now >= self.deadline {
             Some(Exceeded::Time {
                 timeout: plan.timeout,
+            })
+        } else if now - self.resident_read_at >= RESIDENT_EVERY {
+            self.resident_read_at = now;
+            let grown = resident::bytes()?.saturating_sub(self.resident_start?);
+            (grown > plan.max_command + RESIDENT_SLACK).then_some(Exceeded::Resident {
+                limit: plan.max_command,
             })
         } else {
             None

@@ -193,6 +193,16 @@ fn deep_recursion_holding_strings_stops_at_the_command_budget() {
 }
 
 #[test]
+fn a_closure_collected_by_map_stops_at_the_command_budget() {
+    // What `map` collects lives in no variable: the resident-memory backstop stops it.
+    attack(
+        r#"let s = "s"; s.pad(1000000, "x"); let r = []; r.pad(5000, 0); r.map(|i| s + i).len()"#,
+        "Limits::max_command_bytes",
+        COMMAND_BYTES + SLACK,
+    );
+}
+
+#[test]
 fn huge_strings_and_arrays_stop_at_their_limits() {
     let worker = Worker::fixture(&[]);
     let run = eval(worker.pid, "1 + 1");
@@ -204,6 +214,7 @@ fn huge_strings_and_arrays_stop_at_their_limits() {
         r#"let s = "x"; loop { s += s }"#,
         "let a = []; loop { a += a.len(); a += [a.len()] }",
         r#"let a = []; loop { let b = []; b.pad(50000, "x"); a.push(b) }"#,
+        r#"let s = "x"; s.pad(1000000, "x"); s.split("").len()"#,
     ]
     .into_iter()
     .enumerate()

@@ -396,8 +396,8 @@ fn weigh_definitions(engine: &mut Engine, meter: &Rc<Meter>) {
 fn stop_at_deadline(engine: &mut Engine) {
     engine.on_progress(|operations| {
         budget::settle();
-        // Checking the clock every 256 operations keeps the cost negligible.
-        if operations % 256 != 0 {
+        // Checking the clock every 16 operations keeps the cost negligible.
+        if operations % 16 != 0 {
             return None;
         }
         budget::check().err().map(Dynamic::from)
