@@ -36,6 +36,7 @@
 //! Never from here: allocation on the check path, or anything that blocks.
 
 mod resident;
+mod units;
 mod weight;
 
 use std::cell::Cell;
@@ -45,6 +46,8 @@ use std::time::{Duration, Instant};
 use attach_protocol::{ErrorKind, Reply};
 use rhai::{Dynamic, EvalAltResult, Position};
 
+pub(crate) use units::Bytes;
+use units::Span;
 pub(crate) use weight::{weigh, weigh_scope};
 
 /// How far `deadline()` lies when no command is running.
@@ -174,14 +177,16 @@ pub(crate) fn deadline() -> Instant {
 
 /// Fails once the command has run out of time or memory.
 pub(crate) fn check() -> Result<(), Exceeded> {
-    with_active(|active| active.verdict()).unwrap_or(Ok(()))
+    with_active(|active| active.verdict(true)).unwrap_or(Ok(()))
 }
 
-/// Counts `bytes` the agent materialises for the command.
+/// Counts `bytes` the agent materialises for the command; fails if that is past a
+/// memory budget (or one ran out before). It does not look at the clock, so work that
+/// is already done (a registered function's result, the reply) is not thrown away.
 pub(crate) fn charge(bytes: usize) -> Result<(), Exceeded> {
     with_active(|active| {
         active.charged = active.charged.saturating_add(bytes);
-        active.verdict()
+        active.verdict(false)
     })
     .unwrap_or(Ok(()))
 }
@@ -209,7 +214,7 @@ pub(crate) fn hold(bytes: usize) -> Result<(), Exceeded> {
     with_active(|active| {
         active.held = bytes;
         active.charged = 0;
-        active.verdict()
+        active.verdict(false)
     })
     .unwrap_or(Ok(()))
 }
@@ -221,16 +226,17 @@ pub(crate) fn settle() {
 }
 
 impl Active {
-    fn verdict(&mut self) -> Result<(), Exceeded> {
+    /// The budget that ran out, if any; `clock` also looks at the time and at the
+    /// worker's resident memory.
+    fn verdict(&mut self, clock: bool) -> Result<(), Exceeded> {
         if self.tripped.is_none() {
-            self.tripped = self.judge();
+            self.tripped = self.judge(clock);
         }
         self.tripped.map_or(Ok(()), Err)
     }
 
-    fn judge(&mut self) -> Option<Exceeded> {
+    fn judge(&mut self, clock: bool) -> Option<Exceeded> {
         let plan = self.plan;
-        let now = Instant::now();
         let extra = self.charged + self.retained;
         if self.held.saturating_sub(plan.kept) + extra > plan.max_command {
             Some(Exceeded::Command {
@@ -240,19 +246,28 @@ impl Active {
             Some(Exceeded::Session {
                 limit: plan.max_session,
             })
-        } else if now >= self.deadline {
-            Some(Exceeded::Time {
-                timeout: plan.timeout,
-            })
-        } else if now - self.resident_read_at >= RESIDENT_EVERY {
-            self.resident_read_at = now;
-            let grown = resident::bytes()?.saturating_sub(self.resident_start?);
-            (grown > plan.max_command + RESIDENT_SLACK).then_some(Exceeded::Resident {
-                limit: plan.max_command,
-            })
+        } else if clock {
+            self.judge_clock()
         } else {
             None
         }
+    }
+
+    fn judge_clock(&mut self) -> Option<Exceeded> {
+        let now = Instant::now();
+        if now >= self.deadline {
+            return Some(Exceeded::Time {
+                timeout: self.plan.timeout,
+            });
+        }
+        if now - self.resident_read_at < RESIDENT_EVERY {
+            return None;
+        }
+        self.resident_read_at = now;
+        let grown = resident::bytes()?.saturating_sub(self.resident_start?);
+        (grown > self.plan.max_command + RESIDENT_SLACK).then_some(Exceeded::Resident {
+            limit: self.plan.max_command,
+        })
     }
 }
 
@@ -273,45 +288,6 @@ pub(crate) fn give_back_memory() {
     // thread-safe and has no preconditions.
     unsafe {
         nix::libc::malloc_trim(0);
-    }
-}
-
-/// A byte count as people read it: "64 MiB", "1.5 KiB", "12 bytes".
-pub(crate) struct Bytes(pub(crate) usize);
-
-impl fmt::Display for Bytes {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const UNITS: [&str; 3] = ["KiB", "MiB", "GiB"];
-        let mut value = self.0 as f64;
-        let mut unit = None;
-        for next in UNITS {
-            if value < 1024.0 {
-                break;
-            }
-            value /= 1024.0;
-            unit = Some(next);
-        }
-        match unit {
-            None => write!(f, "{} bytes", self.0),
-            Some(unit) if value.fract() == 0.0 => write!(f, "{value} {unit}"),
-            Some(unit) => write!(f, "{value:.1} {unit}"),
-        }
-    }
-}
-
-/// A duration as people read it: "1s", "250ms", "1.5s".
-struct Span(Duration);
-
-impl fmt::Display for Span {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ms = self.0.as_millis();
-        if ms < 1000 {
-            write!(f, "{ms}ms")
-        } else if ms % 1000 == 0 {
-            write!(f, "{}s", ms / 1000)
-        } else {
-            write!(f, "{}s", ms as f64 / 1000.0)
-        }
     }
 }
 

@@ -17,6 +17,7 @@ use rhai::{Dynamic, Engine, EvalAltResult, Position, Scope, AST};
 
 use crate::budget::{self, Exceeded, Plan};
 use crate::eval::meter::{self, Kept, Meter};
+use crate::eval::reply::{self, to_json};
 use crate::eval::values::{ValueError, Values};
 use crate::limits::Limits;
 use crate::quiet_panic;
@@ -207,45 +208,17 @@ impl Evaluator {
         }
     }
 
-    /// The result as JSON, refused before conversion when it cannot fit in a reply
-    /// (converting first could take far more memory than the reply limit).
+    /// The result as JSON, within the reply limit and the command's budget.
     fn reply_value(&self, value: &Dynamic) -> Result<serde_json::Value, Failure> {
-        let over = |message: String| Failure::new(ErrorKind::Limit, message, Position::NONE);
-        budget::charge(budget::weigh(value)).map_err(|exceeded| over(exceeded.to_string()))?;
-        let mut sink = CappedSink::new(self.max_reply_bytes);
-        if serde_json::to_writer(&mut sink, value).is_err() && sink.over {
-            return Err(over(format!(
-                "the result is over the {} byte reply limit; select less (e.g. a slice or a few keys)",
-                self.max_reply_bytes
-            )));
-        }
-        budget::charge(sink.written).map_err(|exceeded| over(exceeded.to_string()))?;
-        Ok(to_json(value))
+        reply::to_reply_json(value, self.max_reply_bytes)
+            .map_err(|message| Failure::new(ErrorKind::Limit, message, Position::NONE))
     }
 
-    /// Brings the session back under its memory budget by dropping its newest
-    /// variables (those of the command that went over first); says which, if any.
+    /// Brings the session back under its memory budget; says what it dropped.
     fn keep_within_budget(&self, session: &mut SessionScope) -> Option<String> {
-        session.kept = meter::weigh_kept(&session.scope);
-        let mut dropped = Vec::new();
-        while session.kept.bytes > self.max_session_bytes {
-            let (name, _, value) = session.scope.iter_raw().next()?;
-            dropped.push(format!(
-                "`{name}` ({})",
-                budget::Bytes(budget::weigh(value))
-            ));
-            session.scope.rewind(session.scope.len() - 1);
-            session.kept = meter::weigh_kept(&session.scope);
-        }
-        (!dropped.is_empty()).then(|| {
-            format!(
-                "{}; to get back under it, the session dropped its newest variables: {}",
-                Exceeded::Session {
-                    limit: self.max_session_bytes
-                },
-                dropped.join(", ")
-            )
-        })
+        let (kept, dropped) = meter::keep_within(&mut session.scope, self.max_session_bytes);
+        session.kept = kept;
+        dropped
     }
 
     fn classify(&self, mut err: EvalAltResult) -> Failure {
@@ -322,12 +295,6 @@ impl Failure {
     }
 }
 
-/// The value as JSON; values JSON cannot hold (function pointers...) become text.
-fn to_json(value: &Dynamic) -> serde_json::Value {
-    rhai::serde::from_dynamic::<serde_json::Value>(value)
-        .unwrap_or_else(|_| serde_json::Value::String(value.to_string()))
-}
-
 fn apply_limits(engine: &mut Engine, limits: &Limits) {
     engine.set_max_operations(limits.max_operations);
     engine.set_max_call_levels(limits.max_call_depth);
@@ -346,38 +313,6 @@ fn route_output(engine: &mut Engine, state: &Rc<CommandState>) {
 
 fn keep_line(state: &CommandState, line: String) {
     state.printed.borrow_mut().keep(line, state.print_budget);
-}
-
-/// Output that counts what it is given and refuses to go past a cap.
-struct CappedSink {
-    cap: usize,
-    written: usize,
-    over: bool,
-}
-
-impl CappedSink {
-    fn new(cap: usize) -> CappedSink {
-        CappedSink {
-            cap,
-            written: 0,
-            over: false,
-        }
-    }
-}
-
-impl std::io::Write for CappedSink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.written += buf.len();
-        if self.written > self.cap {
-            self.over = true;
-            return Err(std::io::ErrorKind::OutOfMemory.into());
-        }
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 /// Weighs the scope before each variable definition (see `meter`).
@@ -462,7 +397,8 @@ fn expose_functions(engine: &mut Engine, registry: &Registry, state: &Rc<Command
                 state
                     .host_time
                     .set(state.host_time.get() + started.elapsed());
-                budget::check()?;
+                // No look at the clock here: what the host function did is done, and
+                // its result is not thrown away (the next step checks the deadline).
                 let value = match outcome {
                     Ok(Ok(result)) => rhai::serde::to_dynamic(result),
                     Ok(Err(message)) => Err(format!("{fn_name}: {message}").into()),

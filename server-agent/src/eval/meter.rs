@@ -92,6 +92,33 @@ impl Meter {
     }
 }
 
+/// Brings a session's scope back under `max_bytes` by dropping its newest variables
+/// (those of the command that went over first). Returns what the scope then weighs
+/// and, if anything was dropped, the message that says what.
+pub(crate) fn keep_within(scope: &mut rhai::Scope, max_bytes: usize) -> (Kept, Option<String>) {
+    let mut kept = weigh_kept(scope);
+    let mut dropped = Vec::new();
+    while kept.bytes > max_bytes {
+        let Some((name, _, value)) = scope.iter_raw().next() else {
+            break;
+        };
+        dropped.push(format!(
+            "`{name}` ({})",
+            budget::Bytes(budget::weigh(value))
+        ));
+        scope.rewind(scope.len() - 1);
+        kept = weigh_kept(scope);
+    }
+    let message = (!dropped.is_empty()).then(|| {
+        format!(
+            "{}; to get back under it, the session dropped its newest variables: {}",
+            Exceeded::Session { limit: max_bytes },
+            dropped.join(", ")
+        )
+    });
+    (kept, message)
+}
+
 /// Walks a session's scope: what it keeps between commands.
 pub(crate) fn weigh_kept(scope: &rhai::Scope) -> Kept {
     let started = Instant::now();

@@ -7,6 +7,7 @@
 pub(crate) mod complete;
 mod engine;
 mod meter;
+mod reply;
 pub(crate) mod values;
 
 pub(crate) use engine::{Evaluator, SessionScope};

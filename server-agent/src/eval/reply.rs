@@ -1,0 +1,80 @@
+//! A command's result as the JSON of its reply, without building more than the reply
+//! limit allows: a result is measured as JSON text, into nothing, before it is
+//! converted (converting first could take far more memory than the limit).
+//!
+//! Never from here: keeping the measured text, or converting a result that is over.
+
+use rhai::Dynamic;
+
+use crate::budget;
+
+/// The result as JSON, or why it cannot be a reply.
+pub(super) fn to_reply_json(
+    value: &Dynamic,
+    max_reply_bytes: usize,
+) -> Result<serde_json::Value, String> {
+    budget::charge(budget::weigh(value)).map_err(|exceeded| exceeded.to_string())?;
+    let mut sink = CappedSink::new(max_reply_bytes);
+    if serde_json::to_writer(&mut sink, value).is_err() && sink.over {
+        return Err(format!(
+            "the result is over the {max_reply_bytes} byte reply limit; select less (e.g. a slice or a few keys)"
+        ));
+    }
+    budget::charge(sink.written).map_err(|exceeded| exceeded.to_string())?;
+    Ok(to_json(value))
+}
+
+/// The value as JSON; values JSON cannot hold (function pointers...) become text.
+pub(super) fn to_json(value: &Dynamic) -> serde_json::Value {
+    rhai::serde::from_dynamic::<serde_json::Value>(value)
+        .unwrap_or_else(|_| serde_json::Value::String(value.to_string()))
+}
+
+/// Output that counts what it is given and refuses to go past a cap.
+struct CappedSink {
+    cap: usize,
+    written: usize,
+    over: bool,
+}
+
+impl CappedSink {
+    fn new(cap: usize) -> CappedSink {
+        CappedSink {
+            cap,
+            written: 0,
+            over: false,
+        }
+    }
+}
+
+impl std::io::Write for CappedSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.written += buf.len();
+        if self.written > self.cap {
+            self.over = true;
+            return Err(std::io::ErrorKind::OutOfMemory.into());
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_result_over_the_reply_limit_is_refused_before_conversion() {
+        let big = Dynamic::from("x".repeat(1000));
+        assert!(to_reply_json(&big, 100)
+            .unwrap_err()
+            .contains("reply limit"));
+        assert_eq!(
+            to_reply_json(&Dynamic::from(7_i64), 100),
+            Ok(serde_json::json!(7))
+        );
+    }
+}
