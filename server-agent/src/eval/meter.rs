@@ -5,10 +5,10 @@
 //! variable is read, written or defined, so every change to a variable is preceded by
 //! a sample; a sample walks the current scope when the scope gained a variable since
 //! its last walk or when enough time has passed. "Enough" is at least `MIN_GAP` and
-//! four times what the last walk of that scope took, so walking costs at most a fifth
-//! of the command's time however much the script holds, and what a script can build
-//! between two walks stays within a few MiB (one Rhai value is capped by the size
-//! limits, and building a MiB takes longer than `MIN_GAP`).
+//! four times the CPU time the last walk of that scope took, so walking costs at most
+//! a fifth of the command's time however much the script holds, and what a script can
+//! build between two walks stays within a few MiB (one Rhai value is capped by the
+//! size limits, and building a MiB takes longer than `MIN_GAP`).
 //!
 //! Never from here: changing a scope, or walking on every sample.
 
@@ -83,11 +83,12 @@ impl Meter {
         if !level.stale(scope.len(), now) {
             return budget::check();
         }
+        let cpu = thread_cpu();
         let this = context.this_ptr().map_or(0, budget::weigh);
         level.bytes = budget::weigh_scope(scope) + this;
         level.variables = scope.len();
         level.walked_at = Instant::now();
-        level.cost = level.walked_at - now;
+        level.cost = thread_cpu().saturating_sub(cpu);
         budget::hold(levels.iter().map(|level| level.bytes).sum())
     }
 }
@@ -121,10 +122,17 @@ pub(crate) fn keep_within(scope: &mut rhai::Scope, max_bytes: usize) -> (Kept, O
 
 /// Walks a session's scope: what it keeps between commands.
 pub(crate) fn weigh_kept(scope: &rhai::Scope) -> Kept {
-    let started = Instant::now();
+    let cpu = thread_cpu();
     Kept {
         bytes: budget::weigh_scope(scope),
         variables: scope.len(),
-        cost: started.elapsed(),
+        cost: thread_cpu().saturating_sub(cpu),
     }
+}
+
+/// CPU time of this thread. A walk's cost is measured with it, not the wall clock: a
+/// walk the scheduler interrupted must not space out the next ones.
+fn thread_cpu() -> Duration {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID)
+        .map_or(Duration::ZERO, Duration::from)
 }
