@@ -236,7 +236,6 @@ fn run(bell: Doorbell, mut ctx: AgentContext, registry: Registry) {
             let evaluator = evaluator
                 .get_or_insert_with(|| Evaluator::new(&registry, &ctx.limits, &ctx.process_name));
             answer_doorbell(&mut ctx, evaluator);
-            crate::budget::give_back_memory();
         }));
         if served.is_err() {
             tracing::error!(
@@ -244,6 +243,9 @@ fn run(bell: Doorbell, mut ctx: AgentContext, registry: Registry) {
                 "a session panicked; it was closed and the agent goes on"
             );
         }
+        let trimming = Instant::now();
+        crate::budget::give_back_memory();
+        tracing::debug!(target: "attach::agent", trim_us = trimming.elapsed().as_micros() as u64, "the session's memory went back to the system");
     }
 }
 
