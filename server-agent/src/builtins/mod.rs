@@ -127,7 +127,7 @@ pub(crate) fn register(
 }
 
 /// Registers a built-in that runs only within the command's budget: checked before
-/// and after the call (long built-ins also check inside), its result charged.
+/// the call (long built-ins also check inside), its result charged.
 fn register_checked(
     engine: &mut Engine,
     name: &str,
@@ -135,11 +135,12 @@ fn register_checked(
 ) {
     engine.register_fn(name, move || -> Result<Dynamic, Box<EvalAltResult>> {
         budget::check()?;
-        let result = builtin();
-        // Out of budget, that is the error, whatever the built-in said (it may have
-        // stopped early because of it).
-        budget::check()?;
-        let value = result?;
+        // A finished result is kept even if the clock ran out meanwhile (the next step
+        // stops the command); a failure caused by the budget reports the budget.
+        let value = builtin().map_err(|err| match budget::check() {
+            Ok(()) => err,
+            Err(exceeded) => exceeded.into(),
+        })?;
         budget::charge(budget::weigh(&value))?;
         Ok(value)
     });
