@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use attach_protocol::{ErrorKind, Reply};
+use attach_protocol::{encode_line, ErrorKind, Reply, Request};
 
 use crate::support::raw::RawClient;
 use crate::support::{eval, Worker};
@@ -139,12 +139,12 @@ fn vars_and_complete_answer_within_the_budget() {
         &attach_protocol::Request::Vars { id: 2 },
     ));
     assert!(matches!(client.reply(), Some(Reply::Value { .. })));
-    let complete = attach_protocol::Request::Complete {
+    let complete = Request::Complete {
         id: 3,
         line: "m.al".into(),
         pos: 4,
     };
-    client.send(&attach_protocol::encode_line(&complete));
+    client.send(&encode_line(&complete));
     match client.reply() {
         Some(Reply::Completions { candidates, .. }) => assert_eq!(candidates, ["alpha"]),
         other => panic!("{other:?}"),
@@ -255,6 +255,10 @@ fn variables_piled_up_across_commands_stop_at_the_session_budget() {
         Reply::Value { value, .. } => assert_eq!(value, 2),
         other => panic!("{other:?}"),
     }
+    // `:vars` would convert all of it: the request's own budget refuses.
+    client.send(&encode_line(&Request::Vars { id: 101 }));
+    let message = limit_message(client.reply().expect("a reply to vars"));
+    assert!(message.contains("memory budget"), "{message}");
     let grown = peak_rss(&worker).saturating_sub(before);
     eprintln!("piled variables: peak RSS grew by {} KiB", grown / 1024);
     assert!(grown <= SESSION_BYTES + SLACK, "RSS grew by {grown} bytes");
