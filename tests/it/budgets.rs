@@ -266,6 +266,41 @@ fn variables_piled_up_across_commands_stop_at_the_session_budget() {
 }
 
 #[test]
+fn functions_piled_up_across_commands_stop_at_the_session_budget() {
+    // A 16 MiB session, so that a few small commands reach it.
+    let worker = Worker::fixture(&["--command-timeout-ms", "30000", "--max-session-mib", "16"]);
+    let run = eval(worker.pid, "1 + 1");
+    assert_eq!(run.stdout.trim(), "2", "{run:?}");
+    let before = rss(&worker);
+    let mut client = RawClient::connect(worker.pid);
+    reset_peak(&worker);
+    // About 60 KB of definitions a command: each keeps MiBs of compiled script.
+    let mut stopped = None;
+    for id in 1..=8_u64 {
+        let code: String = (0..900)
+            .map(|n| {
+                format!(
+                    "fn f{id}_{n}(x) {{ let y = x + {n}; if y > 3 {{ y * 2 }} else {{ y - 1 }} }} "
+                )
+            })
+            .chain(std::iter::once(format!("f{id}_1(1)")))
+            .collect();
+        if let Reply::Error { kind, message, .. } = ask(&mut client, id, &code) {
+            assert_eq!(kind, ErrorKind::Limit, "{message}");
+            stopped = Some((id, message));
+            break;
+        }
+    }
+    let (id, message) = stopped.expect("the session budget stopped the functions");
+    assert!(message.contains("memory budget"), "{message}");
+    eprintln!("piled functions: stopped at command {id}: {message}");
+    let grown = peak_rss(&worker).saturating_sub(before);
+    eprintln!("piled functions: peak RSS grew by {} KiB", grown / 1024);
+    assert!(grown <= 16 * MIB + SLACK, "RSS grew by {grown} bytes");
+    end_and_check_given_back(&worker, client, before, "piled functions");
+}
+
+#[test]
 fn the_agent_answers_after_an_idle_timeout_and_after_errors() {
     let worker = Worker::fixture(&["--idle-timeout-ms", "300"]);
     let mut client = RawClient::connect(worker.pid);

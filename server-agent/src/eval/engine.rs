@@ -23,6 +23,10 @@ use crate::limits::Limits;
 use crate::quiet_panic;
 use crate::state::registry::{Registry, MAX_ARITY};
 
+/// Bytes of compiled script per byte of source, measured on function-heavy code: what
+/// compiling a command costs, and what the functions a session defines keep.
+const CODE_WEIGHT: usize = 64;
+
 /// Most lines of `print` output kept per command.
 const MAX_PRINTED_LINES: usize = 1000;
 
@@ -77,6 +81,8 @@ pub(crate) struct SessionScope {
     pub(crate) functions: AST,
     /// What `scope` weighed after the last command.
     kept: Kept,
+    /// An estimate of what `functions` holds.
+    functions_bytes: usize,
 }
 
 impl SessionScope {
@@ -85,6 +91,7 @@ impl SessionScope {
             scope: Scope::new(),
             functions: AST::empty(),
             kept: Kept::default(),
+            functions_bytes: 0,
         }
     }
 }
@@ -147,12 +154,12 @@ impl Evaluator {
     /// Opens the budget of one command, `vars` or `complete` request of `session`;
     /// it closes when the guard drops.
     pub(crate) fn budget(&self, session: &SessionScope) -> budget::Guard {
-        self.meter.start(session.kept);
+        self.meter.start(session.kept, session.functions_bytes);
         budget::begin(Plan {
             timeout: self.timeout,
             max_command: self.max_command_bytes,
             max_session: self.max_session_bytes,
-            kept: session.kept.bytes,
+            kept: session.kept.bytes + session.functions_bytes,
         })
     }
 
@@ -191,6 +198,10 @@ impl Evaluator {
     }
 
     fn run(&self, session: &mut SessionScope, code: &str) -> Result<Dynamic, Failure> {
+        let compiled_bytes = code.len() * CODE_WEIGHT;
+        budget::charge(compiled_bytes).map_err(|exceeded| {
+            Failure::new(ErrorKind::Limit, exceeded.to_string(), Position::NONE)
+        })?;
         let ast = self
             .engine
             .compile_with_scope(&session.scope, code)
@@ -201,7 +212,11 @@ impl Evaluator {
             .eval_ast_with_scope::<Dynamic>(&mut session.scope, &runnable)
         {
             Ok(value) => {
-                session.functions = session.functions.merge(&ast.clone_functions_only());
+                let functions = ast.clone_functions_only();
+                if functions.iter_functions().next().is_some() {
+                    session.functions = session.functions.merge(&functions);
+                    session.functions_bytes += compiled_bytes;
+                }
                 Ok(value)
             }
             Err(err) => Err(self.classify(*err)),
@@ -214,11 +229,28 @@ impl Evaluator {
             .map_err(|message| Failure::new(ErrorKind::Limit, message, Position::NONE))
     }
 
-    /// Brings the session back under its memory budget; says what it dropped.
+    /// Brings the session back under its memory budget by dropping its newest
+    /// variables (and its functions, if they alone are over); says what it dropped.
     fn keep_within_budget(&self, session: &mut SessionScope) -> Option<String> {
-        let (kept, dropped) = meter::keep_within(&mut session.scope, self.max_session_bytes);
+        let mut dropped = Vec::new();
+        if session.functions_bytes > self.max_session_bytes {
+            session.functions = AST::empty();
+            session.functions_bytes = 0;
+            dropped.push("its functions (`fn`)".to_owned());
+        }
+        let room = self.max_session_bytes - session.functions_bytes;
+        let (kept, variables) = meter::keep_within(&mut session.scope, room);
         session.kept = kept;
-        dropped
+        dropped.extend(variables);
+        (!dropped.is_empty()).then(|| {
+            format!(
+                "{}; to get back under it, the session dropped {}",
+                Exceeded::Session {
+                    limit: self.max_session_bytes
+                },
+                dropped.join(", ")
+            )
+        })
     }
 
     fn classify(&self, mut err: EvalAltResult) -> Failure {

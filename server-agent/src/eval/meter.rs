@@ -12,7 +12,7 @@
 //!
 //! Never from here: changing a scope, or walking on every sample.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::time::{Duration, Instant};
 
 use rhai::EvalContext;
@@ -50,6 +50,8 @@ impl Level {
 #[derive(Default)]
 pub(crate) struct Meter {
     levels: RefCell<Vec<Level>>,
+    /// What the session holds outside any scope (its functions).
+    base: Cell<usize>,
 }
 
 /// What the session's scope weighed when it was last walked.
@@ -61,8 +63,9 @@ pub(crate) struct Kept {
 }
 
 impl Meter {
-    /// Starts a command on a session that holds `kept`.
-    pub(crate) fn start(&self, kept: Kept) {
+    /// Starts a command on a session whose scope holds `kept`, and `base` besides.
+    pub(crate) fn start(&self, kept: Kept, base: usize) {
+        self.base.set(base);
         *self.levels.borrow_mut() = vec![Level {
             bytes: kept.bytes,
             variables: kept.variables,
@@ -89,14 +92,14 @@ impl Meter {
         level.variables = scope.len();
         level.walked_at = Instant::now();
         level.cost = thread_cpu().saturating_sub(cpu);
-        budget::hold(levels.iter().map(|level| level.bytes).sum())
+        budget::hold(self.base.get() + levels.iter().map(|level| level.bytes).sum::<usize>())
     }
 }
 
 /// Brings a session's scope back under `max_bytes` by dropping its newest variables
 /// (those of the command that went over first). Returns what the scope then weighs
-/// and, if anything was dropped, the message that says what.
-pub(crate) fn keep_within(scope: &mut rhai::Scope, max_bytes: usize) -> (Kept, Option<String>) {
+/// and what was dropped (`name` and weight, for a message).
+pub(crate) fn keep_within(scope: &mut rhai::Scope, max_bytes: usize) -> (Kept, Vec<String>) {
     let mut kept = weigh_kept(scope);
     let mut dropped = Vec::new();
     while kept.bytes > max_bytes {
@@ -110,14 +113,7 @@ pub(crate) fn keep_within(scope: &mut rhai::Scope, max_bytes: usize) -> (Kept, O
         scope.rewind(scope.len() - 1);
         kept = weigh_kept(scope);
     }
-    let message = (!dropped.is_empty()).then(|| {
-        format!(
-            "{}; to get back under it, the session dropped its newest variables: {}",
-            Exceeded::Session { limit: max_bytes },
-            dropped.join(", ")
-        )
-    });
-    (kept, message)
+    (kept, dropped)
 }
 
 /// Walks a session's scope: what it keeps between commands.
