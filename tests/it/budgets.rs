@@ -109,7 +109,7 @@ fn a_loop_over_any_call_ends_at_the_time_limit() {
     let worker = Worker::start_with_env(
         PathBuf::from(env!("CARGO_BIN_EXE_fixture-worker")),
         &[],
-        &[(server_agent::STACKS_TOOL_ENV, "eu-stack")],
+        &[("ATTACH_STACKS_TOOL", "eu-stack")],
     );
     let mut client = RawClient::connect(worker.pid);
     for (id, call) in CALLS.iter().enumerate() {
