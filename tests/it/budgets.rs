@@ -56,11 +56,11 @@ fn limit_message(reply: Reply) -> String {
 
 /// Resident and peak resident bytes of the worker.
 fn rss(worker: &Worker) -> u64 {
-    worker.status_number("VmRSS:") * 1024
+    worker.status_number("VmRSS") * 1024
 }
 
 fn peak_rss(worker: &Worker) -> u64 {
-    worker.status_number("VmHWM:") * 1024
+    worker.status_number("VmHWM") * 1024
 }
 
 /// Starts the peak (`VmHWM`) over from the current RSS.
