@@ -72,11 +72,35 @@ fn reset_peak(worker: &Worker) {
 /// lazily), with its RSS then. Its time limit is long, so that the memory budgets are
 /// what stops an attack even on a slow machine.
 fn warm_worker() -> (Worker, u64) {
-    let worker = Worker::fixture(&["--command-timeout-ms", "30000"]);
+    warm_worker_with(&["--command-timeout-ms", "30000"])
+}
+
+/// `warm_worker` with other arguments.
+fn warm_worker_with(args: &[&str]) -> (Worker, u64) {
+    let worker = Worker::fixture(args);
     let run = eval(worker.pid, "1 + 1");
     assert_eq!(run.stdout.trim(), "2", "{run:?}");
     let before = rss(&worker);
     (worker, before)
+}
+
+/// Sends `command(1)`, `command(2)`... until one ends with a `limit` error: its number
+/// and message.
+fn pile_until_limit(client: &mut RawClient, command: impl Fn(u64) -> String) -> (u64, String) {
+    for id in 1..=8 {
+        if let Reply::Error { kind, message, .. } = ask(client, id, &command(id)) {
+            assert_eq!(kind, ErrorKind::Limit, "{message}");
+            return (id, message);
+        }
+    }
+    panic!("eight commands and no limit");
+}
+
+/// Fails if the worker's peak RSS grew by more than `allowed` since `before`.
+fn check_peak(worker: &Worker, before: u64, allowed: u64, what: &str) {
+    let grown = peak_rss(worker).saturating_sub(before);
+    eprintln!("{what}: peak RSS grew by {} KiB", grown / 1024);
+    assert!(grown <= allowed, "{what}: RSS grew by {grown} bytes");
 }
 
 /// Ends `client`'s session, proves the agent answers the next one, and checks that
@@ -159,9 +183,7 @@ fn attack(code: &str, budget: &str, allowed: u64) {
     reset_peak(&worker);
     let message = limit_message(ask(&mut client, 1, code));
     assert!(message.contains(budget), "{message}");
-    let grown = peak_rss(&worker).saturating_sub(before);
-    eprintln!("{code}: peak RSS grew by {} KiB", grown / 1024);
-    assert!(grown <= allowed, "RSS grew by {grown} bytes");
+    check_peak(&worker, before, allowed, code);
     end_and_check_given_back(&worker, client, before, code);
 }
 
@@ -204,10 +226,7 @@ fn a_closure_collected_by_map_stops_at_the_command_budget() {
 
 #[test]
 fn huge_strings_and_arrays_stop_at_their_limits() {
-    let worker = Worker::fixture(&[]);
-    let run = eval(worker.pid, "1 + 1");
-    assert_eq!(run.stdout.trim(), "2", "{run:?}");
-    let before = rss(&worker);
+    let (worker, before) = warm_worker_with(&[]);
     let mut client = RawClient::connect(worker.pid);
     reset_peak(&worker);
     for (id, code) in [
@@ -222,12 +241,12 @@ fn huge_strings_and_arrays_stop_at_their_limits() {
         let message = limit_message(ask(&mut client, id as u64, code));
         eprintln!("{code}: {message}");
     }
-    let grown = peak_rss(&worker).saturating_sub(before);
-    eprintln!(
-        "huge strings and arrays: peak RSS grew by {} KiB",
-        grown / 1024
+    check_peak(
+        &worker,
+        before,
+        COMMAND_BYTES + SLACK,
+        "huge strings and arrays",
     );
-    assert!(grown <= COMMAND_BYTES + SLACK, "RSS grew by {grown} bytes");
     end_and_check_given_back(&worker, client, before, "huge strings and arrays");
 }
 
@@ -238,16 +257,9 @@ fn variables_piled_up_across_commands_stop_at_the_session_budget() {
     reset_peak(&worker);
     ask(&mut client, 0, r#"let k = "k"; k.pad(1000000, "x");"#);
     // 24 MiB per command: within the command budget, past the session's by the sixth.
-    let mut stopped = None;
-    for id in 1..=8 {
-        let code = format!("let v{id} = #{{}}; for i in 0..24 {{ v{id}[k + i] = i }}");
-        if let Reply::Error { kind, message, .. } = ask(&mut client, id, &code) {
-            assert_eq!(kind, ErrorKind::Limit, "{message}");
-            stopped = Some((id, message));
-            break;
-        }
-    }
-    let (id, message) = stopped.expect("the session budget stopped the pile");
+    let (id, message) = pile_until_limit(&mut client, |id| {
+        format!("let v{id} = #{{}}; for i in 0..24 {{ v{id}[k + i] = i }}")
+    });
     assert!(message.contains("Limits::max_session_bytes"), "{message}");
     eprintln!("piled variables: stopped at command {id}: {message}");
     // Still usable: what was dropped got the session back under its budget.
@@ -259,44 +271,31 @@ fn variables_piled_up_across_commands_stop_at_the_session_budget() {
     client.send(&encode_line(&Request::Vars { id: 101 }));
     let message = limit_message(client.reply().expect("a reply to vars"));
     assert!(message.contains("memory budget"), "{message}");
-    let grown = peak_rss(&worker).saturating_sub(before);
-    eprintln!("piled variables: peak RSS grew by {} KiB", grown / 1024);
-    assert!(grown <= SESSION_BYTES + SLACK, "RSS grew by {grown} bytes");
+    check_peak(&worker, before, SESSION_BYTES + SLACK, "piled variables");
     end_and_check_given_back(&worker, client, before, "piled variables");
 }
 
 #[test]
 fn functions_piled_up_across_commands_stop_at_the_session_budget() {
     // A 16 MiB session, so that a few small commands reach it.
-    let worker = Worker::fixture(&["--command-timeout-ms", "30000", "--max-session-mib", "16"]);
-    let run = eval(worker.pid, "1 + 1");
-    assert_eq!(run.stdout.trim(), "2", "{run:?}");
-    let before = rss(&worker);
+    let (worker, before) =
+        warm_worker_with(&["--command-timeout-ms", "30000", "--max-session-mib", "16"]);
     let mut client = RawClient::connect(worker.pid);
     reset_peak(&worker);
     // About 60 KB of definitions a command: each keeps MiBs of compiled script.
-    let mut stopped = None;
-    for id in 1..=8_u64 {
-        let code: String = (0..900)
+    let (id, message) = pile_until_limit(&mut client, |id| {
+        (0..900)
             .map(|n| {
                 format!(
                     "fn f{id}_{n}(x) {{ let y = x + {n}; if y > 3 {{ y * 2 }} else {{ y - 1 }} }} "
                 )
             })
             .chain(std::iter::once(format!("f{id}_1(1)")))
-            .collect();
-        if let Reply::Error { kind, message, .. } = ask(&mut client, id, &code) {
-            assert_eq!(kind, ErrorKind::Limit, "{message}");
-            stopped = Some((id, message));
-            break;
-        }
-    }
-    let (id, message) = stopped.expect("the session budget stopped the functions");
+            .collect()
+    });
     assert!(message.contains("memory budget"), "{message}");
     eprintln!("piled functions: stopped at command {id}: {message}");
-    let grown = peak_rss(&worker).saturating_sub(before);
-    eprintln!("piled functions: peak RSS grew by {} KiB", grown / 1024);
-    assert!(grown <= 16 * MIB + SLACK, "RSS grew by {grown} bytes");
+    check_peak(&worker, before, 16 * MIB + SLACK, "piled functions");
     end_and_check_given_back(&worker, client, before, "piled functions");
 }
 
