@@ -132,3 +132,24 @@ fn thread_cpu() -> Duration {
     nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID)
         .map_or(Duration::ZERO, Duration::from)
 }
+
+#[cfg(test)]
+mod tests {
+    use rhai::{Dynamic, Scope};
+
+    use super::*;
+
+    #[test]
+    fn the_newest_variables_go_first_until_the_scope_fits() {
+        let mut scope = Scope::new();
+        for name in ["old", "middle", "new"] {
+            scope.push_dynamic(name, Dynamic::from("x".repeat(10_000)));
+        }
+        let one = budget::weigh_scope(&scope) / 3;
+        let (kept, dropped) = keep_within(&mut scope, one + one / 2);
+        assert_eq!(dropped.len(), 2, "{dropped:?}");
+        assert!(dropped[0].starts_with("`new`") && dropped[1].starts_with("`middle`"));
+        assert!(scope.contains("old") && kept.bytes <= one + one / 2);
+        assert_eq!(keep_within(&mut scope, usize::MAX).1.len(), 0);
+    }
+}
