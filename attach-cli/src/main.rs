@@ -17,6 +17,7 @@ mod output;
 mod render;
 mod shell;
 mod shell_helper;
+mod stack_text;
 mod style;
 mod watch;
 
@@ -138,6 +139,10 @@ fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().collect();
     if argv.get(1).map(String::as_str) == Some("completions") {
         return exit_status(completions(argv.get(2).map(String::as_str)), false);
+    }
+    // The agent's stack helper (see attach_unwind::helper), not a user command.
+    if let Some(code) = attach_unwind::helper::run_if_asked(argv.get(1..).unwrap_or_default()) {
+        return ExitCode::from(code);
     }
     let args = Args::parse();
     interrupt::install();

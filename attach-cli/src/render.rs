@@ -16,7 +16,8 @@ const LEADING_COLUMNS: &[&str] = &[
 const MAX_CELL: usize = 60;
 
 /// The value as a person reads it: strings as text, unit as `()`, a list of flat maps
-/// as a table, other containers as indented JSON. Controls are escaped (`escape`).
+/// as a table, thread stacks as one block per thread, other containers as indented
+/// JSON. Controls are escaped (`escape`).
 pub fn value(value: &serde_json::Value) -> String {
     styled_value(value, Style::plain())
 }
@@ -26,9 +27,9 @@ pub fn styled_value(value: &serde_json::Value, style: Style) -> String {
     match value {
         serde_json::Value::Null => "()".to_owned(),
         serde_json::Value::String(text) => escape::text(text).into_owned(),
-        serde_json::Value::Array(rows) => {
-            styled_table(rows, style).unwrap_or_else(|| pretty(value))
-        }
+        serde_json::Value::Array(rows) => styled_table(rows, style)
+            .or_else(|| crate::stack_text::render(rows))
+            .unwrap_or_else(|| pretty(value)),
         serde_json::Value::Object(_) => pretty(value),
         other => other.to_string(),
     }

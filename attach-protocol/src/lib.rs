@@ -24,6 +24,7 @@ pub mod marker;
 pub mod message;
 pub mod paths;
 pub mod procfs;
+pub mod stacks;
 
 pub use fifo::{Access, FifoError, FifoOwner};
 pub use framing::{decode_line, encode_line, write_all_by, LineReader, WireError};

@@ -38,7 +38,8 @@ const BUILTINS: &[(&str, &str)] = &[
     ),
     (
         "stacks()",
-        "a symbolized stack of every thread (needs eu-stack or gdb; pauses the process briefly)",
+        "every thread's stack: tid, name, frames {function, file, line, inlined, address, module}; \
+         pauses one thread at a time, briefly",
     ),
     (
         "mem()",
@@ -101,7 +102,9 @@ pub(crate) fn register(
             .into())
     });
     register_checked(engine, "threads", || to_rhai(threads::threads()));
-    register_checked(engine, "stacks", || to_rhai(stacks::stacks()));
+    register_checked(engine, "stacks", || {
+        to_rhai(stacks::stacks(budget::deadline()))
+    });
     register_checked(engine, "mem", || to_rhai(mem::mem()));
     register_checked(engine, "fds", || to_rhai(fds::fds()));
     #[cfg(feature = "tokio")]

@@ -1,0 +1,57 @@
+//! Why the kernel refused ptrace, naming the setting and what to change.
+
+use nix::errno::Errno;
+
+use crate::UnwindError;
+
+const YAMA: &str = "/proc/sys/kernel/yama/ptrace_scope";
+/// Bit of CAP_SYS_PTRACE in the capability masks of /proc/<pid>/status.
+const CAP_SYS_PTRACE: u32 = 19;
+
+pub(crate) fn explain(pid: u32, tid: u32, errno: Errno) -> UnwindError {
+    let scope = std::fs::read_to_string(YAMA)
+        .ok()
+        .and_then(|text| text.trim().parse::<u8>().ok());
+    let why = match scope {
+        Some(3) => format!(
+            "{YAMA} is 3, which forbids ptrace to everyone until a reboot; stacks() cannot work on this host"
+        ),
+        Some(2) if !has_cap_sys_ptrace() => format!(
+            "{YAMA} is 2, which allows ptrace only with CAP_SYS_PTRACE; give the worker that capability \
+             (e.g. `docker run --cap-add SYS_PTRACE`) or set `sysctl kernel.yama.ptrace_scope=1`"
+        ),
+        _ if status_field(pid, "Seccomp") == Some(2) => format!(
+            "the worker runs under a seccomp filter (Seccomp: 2 in /proc/{pid}/status) that may forbid \
+             ptrace; allow ptrace and process_vm_readv in its profile (a container runtime's default \
+             profile does so with CAP_SYS_PTRACE, e.g. `docker run --cap-add SYS_PTRACE`)"
+        ),
+        Some(1) => format!(
+            "{YAMA} is 1, which allows ptrace only by an ancestor or a tracer the worker named; \
+             stacks() names its helper itself, so run the helper through stacks() (or as root)"
+        ),
+        _ => "the helper must run as the worker's user and the worker must be dumpable (not setuid, \
+              not prctl(PR_SET_DUMPABLE, 0)), or the helper needs CAP_SYS_PTRACE"
+            .to_owned(),
+    };
+    UnwindError::Denied { tid, errno, why }
+}
+
+fn has_cap_sys_ptrace() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let mask = status
+                .lines()
+                .find_map(|line| line.strip_prefix("CapEff:"))?;
+            u64::from_str_radix(mask.trim(), 16).ok()
+        })
+        .is_some_and(|mask| mask & (1 << CAP_SYS_PTRACE) != 0)
+}
+
+fn status_field(pid: u32, key: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        (name == key).then(|| value.trim().parse().ok())?
+    })
+}

@@ -1,0 +1,107 @@
+//! The helper side of `stacks()`: reads every thread's stack of another process.
+//!
+//! Why a helper process: a process cannot ptrace its own threads, and walking another
+//! thread's stack from inside would take a signal to that thread, which request
+//! threads must never see. So the agent starts the `attach` binary as
+//! `attach __stacks <pid> <ms>` (see `attach_protocol::stacks`), names it as its
+//! tracer, and this crate does the reading, the way py-spy and samply do:
+//!
+//! 1. Before anything stops: the mapped ELF files are read from `/proc/<pid>/maps`
+//!    (through `/proc/<pid>/root`, so a container's files are the container's), and
+//!    their `.eh_frame` unwind tables are handed to framehop.
+//! 2. One thread at a time: `PTRACE_SEIZE` (no signal), `PTRACE_INTERRUPT`, read the
+//!    registers, walk the stack with DWARF CFI (frame pointers as a fallback) reading
+//!    memory with `process_vm_readv`, `PTRACE_DETACH`. Only that thread pauses, for
+//!    the time of one walk; a system call it was in restarts on its own (no EINTR).
+//! 3. After every thread runs again: addresses become functions, files and lines
+//!    (addr2line, inlined frames marked), demangled.
+//!
+//! It must never leave a thread stopped: a seized thread is detached on every path,
+//! and if the helper dies (the agent kills it at the command's deadline) the kernel
+//! detaches whatever it still held. It never writes to the process.
+
+mod denied;
+pub mod helper;
+mod maps;
+mod memory;
+mod stop;
+mod symbols;
+
+use std::time::{Duration, Instant};
+
+use attach_protocol::stacks::ThreadStack;
+use nix::errno::Errno;
+
+/// Why a snapshot failed. Each message says what to do next.
+#[derive(Debug, thiserror::Error)]
+pub enum UnwindError {
+    #[error("cannot read {path}: {source}")]
+    Proc {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("the kernel refused to let the stack helper ptrace thread {tid} ({errno}): {why}")]
+    Denied { tid: u32, errno: Errno, why: String },
+    #[error("ptrace of thread {tid} failed: {errno}")]
+    Ptrace { tid: u32, errno: Errno },
+    #[error(
+        "the command's time limit passed after {done} of {total} threads (no thread is left \
+         stopped); raise Limits::command_timeout or call stacks() with more time left"
+    )]
+    Deadline { done: usize, total: usize },
+}
+
+/// Every thread of `pid`, innermost frame first. Gives up at `deadline`.
+pub fn snapshot(pid: u32, deadline: Instant) -> Result<Vec<ThreadStack>, UnwindError> {
+    let modules = maps::Modules::load(pid)?;
+    let tids = thread_ids(pid)?;
+    let mut walker = stop::Walker::new(&modules);
+    let mut raw = Vec::with_capacity(tids.len());
+    for (done, &tid) in tids.iter().enumerate() {
+        if Instant::now() >= deadline {
+            return Err(UnwindError::Deadline {
+                done,
+                total: tids.len(),
+            });
+        }
+        if let Some(walked) = walker.walk(pid, tid)? {
+            raw.push((tid, walked));
+        }
+    }
+    let mut names = symbols::Symbols::new(&modules);
+    Ok(raw
+        .into_iter()
+        .map(|(tid, (addresses, paused))| ThreadStack {
+            tid,
+            name: thread_name(pid, tid),
+            paused_us: duration_us(paused),
+            frames: addresses
+                .into_iter()
+                .flat_map(|address| names.frames(address))
+                .collect(),
+        })
+        .collect())
+}
+
+fn duration_us(duration: Duration) -> u64 {
+    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
+}
+
+fn thread_ids(pid: u32) -> Result<Vec<u32>, UnwindError> {
+    let path = format!("/proc/{pid}/task");
+    let entries = std::fs::read_dir(&path).map_err(|source| UnwindError::Proc {
+        path: path.clone(),
+        source,
+    })?;
+    let mut tids: Vec<u32> = entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    tids.sort_unstable();
+    Ok(tids)
+}
+
+fn thread_name(pid: u32, tid: u32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/comm"))
+        .map(|name| name.trim_end().to_owned())
+        .unwrap_or_default()
+}

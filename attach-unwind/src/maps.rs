@@ -1,0 +1,188 @@
+//! The ELF files mapped into the target, with their unwind tables, read before any
+//! thread stops so that a thread's pause is only its own walk.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::PathBuf;
+
+use framehop::{ExplicitModuleSectionInfo, MayAllocateDuringUnwind, Module, Unwinder as _};
+use object::{Object, ObjectSection, ObjectSegment};
+
+use crate::UnwindError;
+
+pub(crate) type Unwinder = framehop::UnwinderNative<Vec<u8>, MayAllocateDuringUnwind>;
+
+/// One mapped file.
+pub(crate) struct Mapped {
+    /// Where the helper opens it: under `/proc/<pid>/root`, as the target sees it.
+    pub(crate) path: PathBuf,
+    /// Its file name, for frames without a symbol.
+    pub(crate) name: String,
+    pub(crate) avma: Range<u64>,
+    /// Load bias: the target's address minus the address stated in the file.
+    pub(crate) bias: u64,
+}
+
+pub(crate) struct Modules {
+    /// Sorted by start address.
+    pub(crate) mapped: Vec<Mapped>,
+    pub(crate) unwinder: Unwinder,
+}
+
+/// A file's mappings: the lowest-offset one fixes the bias, all of them the range.
+struct Mappings {
+    avma: Range<u64>,
+    first_start: u64,
+    first_offset: u64,
+}
+
+impl Modules {
+    pub(crate) fn load(pid: u32) -> Result<Modules, UnwindError> {
+        let maps_path = format!("/proc/{pid}/maps");
+        let maps = std::fs::read_to_string(&maps_path).map_err(|source| UnwindError::Proc {
+            path: maps_path,
+            source,
+        })?;
+        let mut unwinder = Unwinder::new();
+        let mut mapped = Vec::new();
+        for (path, mappings) in files(&maps) {
+            let opened = PathBuf::from(format!("/proc/{pid}/root{path}"));
+            let Some((bias, sections)) = read_elf(&opened, &mappings) else {
+                continue;
+            };
+            let name = path.rsplit('/').next().unwrap_or(&path).to_owned();
+            unwinder.add_module(Module::new(
+                name.clone(),
+                mappings.avma.clone(),
+                bias,
+                sections,
+            ));
+            mapped.push(Mapped {
+                path: opened,
+                name,
+                avma: mappings.avma,
+                bias,
+            });
+        }
+        mapped.sort_by_key(|module| module.avma.start);
+        Ok(Modules { mapped, unwinder })
+    }
+
+    pub(crate) fn find(&self, address: u64) -> Option<(usize, &Mapped)> {
+        let index = self
+            .mapped
+            .partition_point(|module| module.avma.start <= address)
+            .checked_sub(1)?;
+        let module = &self.mapped[index];
+        module.avma.contains(&address).then_some((index, module))
+    }
+}
+
+/// `start-end perms offset dev inode path` lines, grouped by absolute path. Files
+/// deleted since they were mapped are left out: their frames stay unnamed.
+fn files(maps: &str) -> BTreeMap<String, Mappings> {
+    let mut files: BTreeMap<String, Mappings> = BTreeMap::new();
+    for line in maps.lines() {
+        let mut fields = line.splitn(6, ' ');
+        let (Some(range), Some(_perms), Some(offset), Some(_dev), Some(_inode), Some(path)) = (
+            fields.next(),
+            fields.next(),
+            fields.next(),
+            fields.next(),
+            fields.next(),
+            fields.next(),
+        ) else {
+            continue;
+        };
+        let path = path.trim_start();
+        if !path.starts_with('/') || path.ends_with(" (deleted)") {
+            continue;
+        }
+        let Some((start, end, offset)) = range.split_once('-').and_then(|(start, end)| {
+            Some((
+                u64::from_str_radix(start, 16).ok()?,
+                u64::from_str_radix(end, 16).ok()?,
+                u64::from_str_radix(offset, 16).ok()?,
+            ))
+        }) else {
+            continue;
+        };
+        let entry = files.entry(path.to_owned()).or_insert(Mappings {
+            avma: start..end,
+            first_start: start,
+            first_offset: offset,
+        });
+        entry.avma = entry.avma.start.min(start)..entry.avma.end.max(end);
+        if offset < entry.first_offset {
+            entry.first_start = start;
+            entry.first_offset = offset;
+        }
+    }
+    files
+}
+
+/// The load bias and the sections framehop needs, or `None` for a non-ELF file.
+fn read_elf(
+    path: &PathBuf,
+    mappings: &Mappings,
+) -> Option<(u64, ExplicitModuleSectionInfo<Vec<u8>>)> {
+    let file = std::fs::File::open(path).ok()?;
+    // SAFETY: the map is read-only and private; the file is a mapped library or
+    // executable, which is not rewritten in place while in use.
+    let data = unsafe { memmap2::Mmap::map(&file) }.ok()?;
+    let elf = object::File::parse(&*data).ok()?;
+    let offset = mappings.first_offset;
+    let bias = elf.segments().find_map(|segment| {
+        let (file_start, size) = segment.file_range();
+        let page_start = file_start & !0xfff;
+        (page_start <= offset && offset < file_start + size).then(|| {
+            mappings
+                .first_start
+                .wrapping_sub(offset)
+                .wrapping_sub(segment.address().wrapping_sub(file_start))
+        })
+    })?;
+    let range = |name: &str| {
+        elf.section_by_name(name)
+            .map(|section| section.address()..section.address() + section.size())
+    };
+    let bytes = |name: &str| {
+        elf.section_by_name(name)
+            .and_then(|section| section.data().ok())
+            .map(<[u8]>::to_vec)
+    };
+    Some((
+        bias,
+        ExplicitModuleSectionInfo {
+            base_svma: 0,
+            text_svma: range(".text"),
+            got_svma: range(".got"),
+            eh_frame_svma: range(".eh_frame"),
+            eh_frame: bytes(".eh_frame"),
+            eh_frame_hdr_svma: range(".eh_frame_hdr"),
+            eh_frame_hdr: bytes(".eh_frame_hdr"),
+            ..Default::default()
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_mappings_by_file_and_keeps_the_lowest_offset() {
+        let maps = "\
+5600-5700 r--p 00000000 08:01 12 /usr/bin/my worker
+5700-5900 r-xp 00001000 08:01 12 /usr/bin/my worker
+7f00-7f10 rw-p 00000000 00:00 0 
+7ff0-7ff2 r-xp 00000000 00:00 0                          [vdso]
+8000-8100 r-xp 00000000 08:01 13                         /old/lib.so (deleted)
+";
+        let files = files(maps);
+        assert_eq!(files.len(), 1);
+        let worker = &files["/usr/bin/my worker"];
+        assert_eq!(worker.avma, 0x5600..0x5900);
+        assert_eq!((worker.first_start, worker.first_offset), (0x5600, 0));
+    }
+}

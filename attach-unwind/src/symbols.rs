@@ -1,0 +1,104 @@
+//! Addresses to functions, files and lines, after every thread runs again.
+//!
+//! DWARF (through addr2line) gives inlined frames and lines where the binary has
+//! debug info; otherwise the symbol table gives the function. Names are demangled
+//! without the Rust hash suffix.
+
+use std::collections::HashMap;
+
+use addr2line::Loader;
+use attach_protocol::stacks::Frame;
+use framehop::FrameAddress;
+
+use crate::maps::Modules;
+
+/// What a frame says when nothing names its code.
+const UNKNOWN: &str = "??";
+
+pub(crate) struct Symbols<'m> {
+    modules: &'m Modules,
+    /// Opened on first use; `None` when a file cannot be read.
+    loaders: HashMap<usize, Option<Loader>>,
+}
+
+impl<'m> Symbols<'m> {
+    pub(crate) fn new(modules: &'m Modules) -> Symbols<'m> {
+        Symbols {
+            modules,
+            loaders: HashMap::new(),
+        }
+    }
+
+    /// The frames at one address: inlined ones first, then the real function.
+    pub(crate) fn frames(&mut self, frame: FrameAddress) -> Vec<Frame> {
+        let address = frame.address();
+        let lookup = frame.address_for_lookup();
+        let unknown = |module: &str| Frame {
+            function: UNKNOWN.to_owned(),
+            file: None,
+            line: None,
+            inlined: false,
+            address,
+            module: module.to_owned(),
+        };
+        let Some((index, module)) = self.modules.find(lookup) else {
+            return vec![unknown("")];
+        };
+        let loader = self
+            .loaders
+            .entry(index)
+            .or_insert_with(|| Loader::new(&module.path).ok());
+        let Some(loader) = loader else {
+            return vec![unknown(&module.name)];
+        };
+        let probe = lookup.wrapping_sub(module.bias);
+        let mut frames = Vec::new();
+        if let Ok(mut found) = loader.find_frames(probe) {
+            while let Ok(Some(found)) = found.next() {
+                let location = found.location.as_ref();
+                frames.push(Frame {
+                    function: found
+                        .function
+                        .as_ref()
+                        .and_then(|name| name.raw_name().ok())
+                        .map_or_else(|| UNKNOWN.to_owned(), |name| demangle(&name)),
+                    file: location.and_then(|at| at.file).map(str::to_owned),
+                    line: location.and_then(|at| at.line),
+                    inlined: true,
+                    address,
+                    module: module.name.clone(),
+                });
+            }
+        }
+        if frames.is_empty() {
+            frames.push(unknown(&module.name));
+        }
+        let outermost = frames.len() - 1;
+        frames[outermost].inlined = false;
+        if frames[outermost].function == UNKNOWN {
+            if let Some(symbol) = loader.find_symbol(probe) {
+                frames[outermost].function = demangle(symbol);
+            }
+        }
+        frames
+    }
+}
+
+/// Rust names (both manglings) demangled without the hash; others unchanged.
+fn demangle(name: &str) -> String {
+    format!("{:#}", rustc_demangle::demangle(name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demangles_rust_names_without_the_hash_and_keeps_c_names() {
+        assert_eq!(
+            demangle("_ZN11http_worker6server5serve17hd8ef5e9de954a59cE"),
+            "http_worker::server::serve"
+        );
+        assert_eq!(demangle("__poll"), "__poll");
+    }
+}
