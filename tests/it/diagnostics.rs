@@ -44,30 +44,64 @@ fn threads_lists_every_thread_with_cpu_time_and_prints_as_a_table() {
     );
 }
 
-fn stacks_show_the_serving_code(tool: &str) {
+/// The state letter of every thread of `pid` (`t` is stopped by a tracer).
+fn thread_states(pid: u32) -> Vec<char> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .filter_map(|task| {
+            let stat = std::fs::read_to_string(task.ok()?.path().join("stat")).ok()?;
+            stat.rsplit_once(") ")?.1.chars().next()
+        })
+        .collect()
+}
+
+#[test]
+fn stacks_name_every_thread_and_its_code_with_nothing_installed_and_cause_no_eintr() {
+    // An empty PATH: no debugger and no shell to find; the helper is the `attach`
+    // binary beside the worker's executable.
     let (worker, addr) =
-        Worker::listening_with_env("http-worker", &[], &[("ATTACH_STACKS_TOOL", tool)]);
+        Worker::listening_with_env("http-worker", &["--threads", "2"], &[("PATH", "")]);
     let load = Load::start(addr, 2, &["/sleep?ms=5", "/"]);
     load.wait_for_done(20);
     let stacks = ask(worker.pid, "stacks()");
-    let main = stacks
+    let stacks = stacks.as_array().unwrap();
+    let names: Vec<&str> = stacks.iter().map(|t| t["name"].as_str().unwrap()).collect();
+    for name in ["http-worker", "attach-agent", "http-0", "http-1"] {
+        assert!(names.contains(&name), "{name} missing from {names:?}");
+    }
+    let main = stacks.iter().find(|t| t["name"] == "http-worker").unwrap();
+    assert_eq!(main["tid"], worker.pid);
+    let serve = main["frames"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|stack| stack["name"] == "http-worker")
-        .expect("the main thread's stack");
-    let frames: Vec<&str> = main["frames"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f.as_str().unwrap())
-        .collect();
+        .find(|f| f["function"] == "http_worker::server::serve")
+        .unwrap_or_else(|| panic!("no serve frame in {main}"));
     assert!(
-        frames
-            .iter()
-            .any(|f| f.contains("http_worker::server::serve")),
-        "{frames:?}"
+        serve["file"].as_str().unwrap().ends_with("server.rs"),
+        "{serve}"
     );
+    assert!(serve["line"].as_u64().unwrap() > 0 && serve["address"].as_u64().unwrap() > 0);
+    let frames = stacks.iter().flat_map(|t| t["frames"].as_array().unwrap());
+    assert!(
+        frames.clone().any(|f| f["inlined"] == true),
+        "a debug build inlines some std code"
+    );
+    assert!(frames
+        .clone()
+        .any(|f| f["module"].as_str().unwrap().starts_with("libc")));
+
+    let waiting = ask(
+        worker.pid,
+        r#"stacks().filter(|t| t.frames.some(|f| f.function.contains("server::work"))).len()"#,
+    );
+    assert_eq!(waiting, 2, "both request threads run server::work");
+    let text = eval(worker.pid, "stacks()");
+    assert!(
+        text.stdout.contains("thread ") && text.stdout.contains("http_worker::server::serve at "),
+        "{text:?}"
+    );
+
     let outcome = load.finish();
     assert_eq!(outcome.failed, 0, "{outcome:?}");
     let run = eval(worker.pid, "eintr_seen");
@@ -79,23 +113,35 @@ fn stacks_show_the_serving_code(tool: &str) {
 }
 
 #[test]
-fn stacks_with_eu_stack_show_the_serving_code_and_cause_no_eintr() {
-    stacks_show_the_serving_code("eu-stack");
+fn a_loop_of_stacks_ends_at_the_command_limit_and_leaves_no_thread_stopped() {
+    let (worker, addr) = Worker::http(4);
+    let load = Load::start(addr, 2, &["/sleep?ms=2", "/"]);
+    load.wait_for_done(20);
+    let run = eval(worker.pid, "loop { stacks() }");
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("time limit"), "{run:?}");
+    assert!(
+        !thread_states(worker.pid).contains(&'t'),
+        "{:?}",
+        thread_states(worker.pid)
+    );
+    let outcome = load.finish();
+    assert_eq!(outcome.failed, 0, "{outcome:?}");
+    assert_eq!(eval(worker.pid, "eintr_seen").stdout.trim(), "0");
 }
 
 #[test]
-fn stacks_with_gdb_show_the_serving_code_and_cause_no_eintr() {
-    stacks_show_the_serving_code("gdb");
-}
-
-#[test]
-fn a_missing_stack_tool_is_a_clear_error() {
-    let (worker, _) = Worker::listening_with_env("http-worker", &[], &[("PATH", "/nonexistent")]);
+fn a_helper_that_is_not_there_is_a_clear_error() {
+    let (worker, _) = Worker::listening_with_env(
+        "http-worker",
+        &[],
+        &[("ATTACH_STACKS_HELPER", "/nonexistent/attach")],
+    );
     let run = eval(worker.pid, "stacks()");
     assert_eq!(run.code, 1);
     assert!(
         run.stderr
-            .contains("needs eu-stack (package elfutils) or gdb"),
+            .contains("ATTACH_STACKS_HELPER=/nonexistent/attach is not an executable file"),
         "{run:?}"
     );
 }
