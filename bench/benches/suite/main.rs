@@ -4,8 +4,8 @@
 //! median and p99 of many runs, the target, and the ratio, all taken in this one run.
 //! Sections: the request guard, in-session round trips and agent CPU per query, the
 //! one-shot wall time next to `sh -c :` and jattach, host impact under a wrk load,
-//! the idle cost of an installed agent, scaling, and fan-out over many targets
-//! through ssh.
+//! the idle cost of an installed agent, scaling, fan-out over many targets through
+//! ssh, and the pause `stacks()` costs each thread.
 
 mod fanout;
 mod fleet;
@@ -13,6 +13,7 @@ mod guard;
 mod host_impact;
 mod one_shot;
 mod round_trip;
+mod stacks;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -43,6 +44,9 @@ fn main() {
     }
     if wanted("fleet") {
         fleet::run();
+    }
+    if wanted("stacks") {
+        stacks::run();
     }
 }
 
