@@ -50,3 +50,21 @@ fn a_caller_without_rights_is_told_why() {
         "{stderr}"
     );
 }
+
+#[test]
+fn stacks_inside_the_container_are_read_with_its_own_pids() {
+    let (_container, host_pid) = containerized_fixture();
+    let run = attach(
+        &[
+            &host_pid.to_string(),
+            "--json",
+            "-e",
+            "stacks().map(|t| t.tid)",
+        ],
+        "",
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let document: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    let tids = document["value"].as_array().unwrap();
+    assert!(tids.contains(&serde_json::json!(1)), "{run:?}");
+}

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use crate::support::load::Load;
-use crate::support::{attach, eval, Worker, WAIT};
+use crate::support::{attach, eval, workspace_bin, Worker, WAIT};
 use attach_examples::http_client::{self, KeepAlive};
 use serde_json::Value;
 
@@ -128,6 +128,40 @@ fn a_loop_of_stacks_ends_at_the_command_limit_and_leaves_no_thread_stopped() {
     let outcome = load.finish();
     assert_eq!(outcome.failed, 0, "{outcome:?}");
     assert_eq!(eval(worker.pid, "eintr_seen").stdout.trim(), "0");
+}
+
+#[test]
+fn stacks_of_a_worker_running_as_nobody_are_read_by_a_helper_of_that_uid() {
+    // setpriv (util-linux, like unshare) execs the worker, so its pid is the worker's.
+    let worker = Worker::start(
+        "setpriv".into(),
+        &[
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            workspace_bin("http-worker").to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ],
+    );
+    assert!(
+        worker.first_line.starts_with("listening on "),
+        "{}",
+        worker.first_line
+    );
+    assert_eq!(worker.status_number("Uid:"), 65534);
+    let stacks = ask(worker.pid, "stacks()");
+    let main = stacks
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "http-worker")
+        .unwrap();
+    assert!(main["frames"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["function"] == "http_worker::server::serve"));
 }
 
 #[test]
