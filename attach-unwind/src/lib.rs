@@ -10,9 +10,10 @@
 //!    (through `/proc/<pid>/root`, so a container's files are the container's), and
 //!    their `.eh_frame` unwind tables are handed to framehop.
 //! 2. One thread at a time: `PTRACE_SEIZE` (no signal), `PTRACE_INTERRUPT`, read the
-//!    registers, walk the stack with DWARF CFI (frame pointers as a fallback) reading
-//!    memory with `process_vm_readv`, `PTRACE_DETACH`. Only that thread pauses, for
-//!    the time of one walk; a system call it was in restarts on its own (no EINTR).
+//!    registers, copy the top 128 KiB of its stack with one `process_vm_readv`,
+//!    `PTRACE_DETACH`. Only that thread pauses, for those few system calls; a system
+//!    call it was in restarts on its own (no EINTR). Then the copy is walked with
+//!    DWARF CFI (frame pointers as a fallback) while the thread runs.
 //! 3. After every thread runs again: addresses become functions, files and lines
 //!    (addr2line, inlined frames marked), demangled.
 //!

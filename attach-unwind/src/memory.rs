@@ -1,5 +1,6 @@
-//! Reads the stopped thread's stack with `process_vm_readv`, a page at a time, so a
-//! walk costs a few system calls rather than one per word.
+//! The stopped thread's stack: copied in one `process_vm_readv` while the thread is
+//! stopped, so that the walk itself runs after the thread is let go. Reads outside
+//! the copy (deep stacks) go to the live process a page at a time.
 
 use std::collections::HashMap;
 use std::io::IoSliceMut;
@@ -8,22 +9,49 @@ use nix::sys::uio::{process_vm_readv, RemoteIoVec};
 use nix::unistd::Pid;
 
 const PAGE: u64 = 4096;
+/// How much stack above the stack pointer is copied while the thread is stopped.
+const COPIED_PAGES: u64 = 32;
+/// Bytes below the stack pointer a leaf function may use (x86_64 red zone).
+const RED_ZONE: u64 = 128;
 
 pub(crate) struct Memory {
     pid: Pid,
+    /// The copied stack: its first address and its bytes.
+    stack: (u64, Vec<u8>),
     pages: HashMap<u64, Option<Box<[u8]>>>,
 }
 
 impl Memory {
-    pub(crate) fn new(pid: u32) -> Memory {
+    /// Copies up to `COPIED_PAGES` pages from just below `sp`, stopping at the first
+    /// page that is not mapped (the top of the stack).
+    pub(crate) fn capture(pid: u32, sp: u64) -> Memory {
+        let pid = Pid::from_raw(pid as i32);
+        let start = sp.saturating_sub(RED_ZONE) & !(PAGE - 1);
+        let remote: Vec<RemoteIoVec> = (0..COPIED_PAGES)
+            .map(|page| RemoteIoVec {
+                base: (start + page * PAGE) as usize,
+                len: PAGE as usize,
+            })
+            .collect();
+        let mut bytes = vec![0u8; (COPIED_PAGES * PAGE) as usize];
+        let read = process_vm_readv(pid, &mut [IoSliceMut::new(&mut bytes)], &remote);
+        bytes.truncate(read.unwrap_or(0));
         Memory {
-            pid: Pid::from_raw(pid as i32),
+            pid,
+            stack: (start, bytes),
             pages: HashMap::new(),
         }
     }
 
     /// The 8 bytes at `address`, or `Err` when any of them is not mapped.
     pub(crate) fn read_u64(&mut self, address: u64) -> Result<u64, ()> {
+        let (start, copied) = &self.stack;
+        let copied_word = address
+            .checked_sub(*start)
+            .and_then(|offset| copied.get(offset as usize..offset as usize + 8));
+        if let Some(word) = copied_word {
+            return Ok(u64::from_ne_bytes(word.try_into().map_err(|_| ())?));
+        }
         let mut bytes = [0u8; 8];
         for (offset, byte) in (0u64..).zip(bytes.iter_mut()) {
             let at = address.checked_add(offset).ok_or(())?;
@@ -54,9 +82,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_words_of_this_process_and_refuses_unmapped_ones() {
-        let words: Vec<u64> = (0..1024u64).map(|n| n * 0x0101).collect();
-        let mut memory = Memory::new(std::process::id());
+    fn reads_words_of_this_process_from_the_copy_and_beyond_it() {
+        let on_stack = [7u64; 4];
+        let words: Vec<u64> = (0..4096u64).map(|n| n * 0x0101).collect();
+        let here = on_stack.as_ptr() as u64;
+        let mut memory = Memory::capture(std::process::id(), here);
+        assert!(!memory.stack.1.is_empty());
+        assert_eq!(memory.read_u64(here + 8), Ok(7));
         for (index, word) in words.iter().enumerate() {
             assert_eq!(
                 memory.read_u64(&words[index] as *const u64 as u64),

@@ -1,5 +1,6 @@
-//! Stops one thread, walks its stack, lets it go: the only part of a snapshot that
-//! pauses the target, so it does nothing else.
+//! Stops one thread, copies its registers and the top of its stack, lets it go, then
+//! walks the copy. The stop is the only part of a snapshot that pauses the target, so
+//! it does nothing else.
 
 use std::time::{Duration, Instant};
 
@@ -60,18 +61,22 @@ impl<'m> Walker<'m> {
                 return Err(UnwindError::Ptrace { tid, errno });
             }
         };
-        let frames = registers(thread).map(|(pc, regs)| self.unwind(pid, pc, regs));
+        let captured = registers(thread).map(|(pc, regs, sp)| (pc, regs, Memory::capture(pid, sp)));
         let resumed = ptrace::detach(thread, pending);
         let paused = started.elapsed();
-        match (frames, resumed) {
-            (Ok(frames), Ok(())) => Ok(Some((frames, paused))),
+        match (captured, resumed) {
+            (Ok((pc, regs, memory)), Ok(())) => Ok(Some((self.unwind(pc, regs, memory), paused))),
             (_, Err(Errno::ESRCH)) => Ok(None),
             (Err(errno), _) | (_, Err(errno)) => Err(UnwindError::Ptrace { tid, errno }),
         }
     }
 
-    fn unwind(&mut self, pid: u32, pc: u64, regs: framehop::UnwindRegsNative) -> Vec<FrameAddress> {
-        let mut memory = Memory::new(pid);
+    fn unwind(
+        &mut self,
+        pc: u64,
+        regs: framehop::UnwindRegsNative,
+        mut memory: Memory,
+    ) -> Vec<FrameAddress> {
         let mut read = |address| memory.read_u64(address);
         let mut iter = self
             .modules
@@ -103,20 +108,25 @@ fn interrupt(thread: Pid) -> Result<Stop, Errno> {
     }
 }
 
+/// The program counter, what framehop starts from, and the stack pointer.
+type Registers = (u64, framehop::UnwindRegsNative, u64);
+
 #[cfg(target_arch = "x86_64")]
-fn registers(thread: Pid) -> Result<(u64, framehop::UnwindRegsNative), Errno> {
+fn registers(thread: Pid) -> Result<Registers, Errno> {
     let regs = ptrace::getregs(thread)?;
     Ok((
         regs.rip,
         framehop::UnwindRegsNative::new(regs.rip, regs.rsp, regs.rbp),
+        regs.rsp,
     ))
 }
 
 #[cfg(target_arch = "aarch64")]
-fn registers(thread: Pid) -> Result<(u64, framehop::UnwindRegsNative), Errno> {
+fn registers(thread: Pid) -> Result<Registers, Errno> {
     let regs = ptrace::getregset::<ptrace::regset::NT_PRSTATUS>(thread)?;
     Ok((
         regs.pc,
         framehop::UnwindRegsNative::new(regs.regs[30], regs.sp, regs.regs[29]),
+        regs.sp,
     ))
 }

@@ -45,11 +45,11 @@ impl KeepAlive {
     }
 
     fn request(&mut self, path: &str, connection: &str) -> io::Result<Response> {
+        // One write: pieces would wait on Nagle and the server's delayed ACK (40 ms).
+        let request =
+            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: {connection}\r\n\r\n");
         let stream = self.reader.get_mut();
-        write!(
-            stream,
-            "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: {connection}\r\n\r\n"
-        )?;
+        stream.write_all(request.as_bytes())?;
         stream.flush()?;
         let mut status_line = String::new();
         if self.reader.read_line(&mut status_line)? == 0 {
