@@ -54,3 +54,29 @@ pub struct Frame {
     /// The file name of the executable or library that holds the code.
     pub module: String,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_examples_in_protocol_md_parse() {
+        let doc = include_str!("../../docs/PROTOCOL.md");
+        let section = doc
+            .split("## The stack helper")
+            .nth(1)
+            .expect("the section");
+        let block = section
+            .split("```json")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next());
+        let replies: Vec<HelperReply> = serde_json::Deserializer::from_str(block.unwrap())
+            .into_iter()
+            .collect::<Result<_, _>>()
+            .expect("valid replies");
+        assert!(
+            matches!(&replies[..], [HelperReply::Threads(threads), HelperReply::Error(_)]
+            if threads[0].frames[0].function == "http_worker::server::serve")
+        );
+    }
+}
