@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::ops::Range;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use framehop::{ExplicitModuleSectionInfo, MayAllocateDuringUnwind, Module, Unwinder as _};
 use object::{Object, ObjectSection, ObjectSegment};
@@ -45,8 +45,12 @@ impl Modules {
         })?;
         let mut unwinder = Unwinder::new();
         let mut mapped = Vec::new();
+        let executable = std::fs::read_link(format!("/proc/{pid}/exe")).ok();
         for (path, mappings) in files(&maps) {
-            let opened = PathBuf::from(format!("/proc/{pid}/root{path}"));
+            let Some(opened) = where_to_open(pid, &path, executable.as_deref()) else {
+                continue;
+            };
+            let path = path.strip_suffix(DELETED).unwrap_or(&path);
             let Some((bias, sections)) = read_elf(&opened, &mappings) else {
                 continue;
             };
@@ -78,8 +82,7 @@ impl Modules {
     }
 }
 
-/// `start-end perms offset dev inode path` lines, grouped by absolute path. Files
-/// deleted since they were mapped are left out: their frames stay unnamed.
+/// `start-end perms offset dev inode path` lines, grouped by absolute path.
 fn files(maps: &str) -> BTreeMap<String, Mappings> {
     let mut files: BTreeMap<String, Mappings> = BTreeMap::new();
     for line in maps.lines() {
@@ -95,7 +98,7 @@ fn files(maps: &str) -> BTreeMap<String, Mappings> {
             continue;
         };
         let path = path.trim_start();
-        if !path.starts_with('/') || path.ends_with(" (deleted)") {
+        if !path.starts_with('/') {
             continue;
         }
         let Some((start, end, offset)) = range.split_once('-').and_then(|(start, end)| {
@@ -121,11 +124,21 @@ fn files(maps: &str) -> BTreeMap<String, Mappings> {
     files
 }
 
+/// What `/proc/<pid>/maps` appends to a file unlinked since it was mapped.
+const DELETED: &str = " (deleted)";
+
+/// The target's file as the target sees it. A deleted file can still be read when it
+/// is the executable (a binary replaced by a deploy), through `/proc/<pid>/exe`;
+/// other deleted files are left out and their frames stay unnamed.
+fn where_to_open(pid: u32, path: &str, executable: Option<&Path>) -> Option<PathBuf> {
+    if !path.ends_with(DELETED) {
+        return Some(PathBuf::from(format!("/proc/{pid}/root{path}")));
+    }
+    (executable == Some(Path::new(path))).then(|| PathBuf::from(format!("/proc/{pid}/exe")))
+}
+
 /// The load bias and the sections framehop needs, or `None` for a non-ELF file.
-fn read_elf(
-    path: &PathBuf,
-    mappings: &Mappings,
-) -> Option<(u64, ExplicitModuleSectionInfo<Vec<u8>>)> {
+fn read_elf(path: &Path, mappings: &Mappings) -> Option<(u64, ExplicitModuleSectionInfo<Vec<u8>>)> {
     let file = std::fs::File::open(path).ok()?;
     // SAFETY: the map is read-only and private; the file is a mapped library or
     // executable, which is not rewritten in place while in use.
@@ -171,7 +184,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn groups_mappings_by_file_and_keeps_the_lowest_offset() {
+    fn groups_mappings_by_file_and_opens_them_as_the_target_sees_them() {
         let maps = "\
 5600-5700 r--p 00000000 08:01 12 /usr/bin/my worker
 5700-5900 r-xp 00001000 08:01 12 /usr/bin/my worker
@@ -180,7 +193,20 @@ mod tests {
 8000-8100 r-xp 00000000 08:01 13                         /old/lib.so (deleted)
 ";
         let files = files(maps);
-        assert_eq!(files.len(), 1);
+        assert_eq!(files.len(), 2);
+        assert_eq!(
+            where_to_open(
+                9,
+                "/old/lib.so (deleted)",
+                Some(Path::new("/old/lib.so (deleted)"))
+            ),
+            Some(PathBuf::from("/proc/9/exe"))
+        );
+        assert_eq!(where_to_open(9, "/old/lib.so (deleted)", None), None);
+        assert_eq!(
+            where_to_open(9, "/usr/bin/my worker", None),
+            Some(PathBuf::from("/proc/9/root/usr/bin/my worker"))
+        );
         let worker = &files["/usr/bin/my worker"];
         assert_eq!(worker.avma, 0x5600..0x5900);
         assert_eq!((worker.first_start, worker.first_offset), (0x5600, 0));

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use crate::support::load::Load;
-use crate::support::{attach, eval, workspace_bin, Worker, WAIT};
+use crate::support::{attach, attach_bin, eval, unique, workspace_bin, Worker, WAIT};
 use attach_examples::http_client::{self, KeepAlive};
 use serde_json::Value;
 
@@ -162,6 +162,34 @@ fn stacks_of_a_worker_running_as_nobody_are_read_by_a_helper_of_that_uid() {
         .unwrap()
         .iter()
         .any(|f| f["function"] == "http_worker::server::serve"));
+}
+
+#[test]
+fn stacks_name_the_code_of_an_executable_deleted_since_it_started() {
+    // A deploy replaces the binary under a running worker: its frames must keep names.
+    let original = workspace_bin("http-worker");
+    let dir =
+        original
+            .parent()
+            .unwrap()
+            .join(format!("deleted-{}-{}", std::process::id(), unique()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let doomed = dir.join("http-worker");
+    std::fs::hard_link(&original, &doomed)
+        .or_else(|_| std::fs::copy(&original, &doomed).map(drop))
+        .unwrap();
+    let helper = attach_bin();
+    let worker = Worker::start_with_env(
+        doomed,
+        &["--listen", "127.0.0.1:0"],
+        &[("ATTACH_STACKS_HELPER", helper.to_str().unwrap())],
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+    let serving = ask(
+        worker.pid,
+        r#"stacks().filter(|t| t.frames.some(|f| f.function == "http_worker::server::serve" && f.line > 0)).len()"#,
+    );
+    assert_eq!(serving, 1);
 }
 
 #[test]
