@@ -12,9 +12,10 @@
 //! 2. One thread at a time: `PTRACE_SEIZE` (no signal), `PTRACE_INTERRUPT`, read the
 //!    registers, copy the top 128 KiB of its stack with one `process_vm_readv`,
 //!    `PTRACE_DETACH`. Only that thread pauses, for those few system calls; a system
-//!    call it was in restarts on its own (no EINTR). Then the copy is walked with
-//!    DWARF CFI (frame pointers as a fallback) while the thread runs.
-//! 3. After every thread runs again: addresses become functions, files and lines
+//!    call it was in restarts on its own (no EINTR). The helper does nothing else in
+//!    this phase, so it is rarely preempted while a thread waits on it.
+//! 3. After every thread runs again: the copies are walked with DWARF CFI (frame
+//!    pointers as a fallback), and addresses become functions, files and lines
 //!    (addr2line, inlined frames marked), demangled.
 //!
 //! It must never leave a thread stopped: a seized thread is detached on every path,
@@ -27,6 +28,7 @@ mod maps;
 mod memory;
 mod stop;
 mod symbols;
+mod walk;
 
 use std::time::{Duration, Instant};
 
@@ -56,8 +58,7 @@ pub enum UnwindError {
 pub fn snapshot(pid: u32, deadline: Instant) -> Result<Vec<ThreadStack>, UnwindError> {
     let modules = maps::Modules::load(pid)?;
     let tids = thread_ids(pid)?;
-    let mut walker = stop::Walker::new(&modules);
-    let mut raw = Vec::with_capacity(tids.len());
+    let mut captured = Vec::with_capacity(tids.len());
     for (done, &tid) in tids.iter().enumerate() {
         if Instant::now() >= deadline {
             return Err(UnwindError::Deadline {
@@ -65,18 +66,21 @@ pub fn snapshot(pid: u32, deadline: Instant) -> Result<Vec<ThreadStack>, UnwindE
                 total: tids.len(),
             });
         }
-        if let Some(walked) = walker.walk(pid, tid)? {
-            raw.push((tid, walked));
+        if let Some(stack) = stop::capture(pid, tid)? {
+            captured.push((tid, stack));
         }
     }
+    // Every thread runs again; the rest is the helper's own work.
+    let mut walker = walk::Walker::new(&modules);
     let mut names = symbols::Symbols::new(&modules);
-    Ok(raw
+    Ok(captured
         .into_iter()
-        .map(|(tid, (addresses, paused))| ThreadStack {
+        .map(|(tid, stack)| ThreadStack {
             tid,
             name: thread_name(pid, tid),
-            paused_us: duration_us(paused),
-            frames: addresses
+            paused_us: duration_us(stack.paused),
+            frames: walker
+                .walk(stack)
                 .into_iter()
                 .flat_map(|address| names.frames(address))
                 .collect(),

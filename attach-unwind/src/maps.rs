@@ -54,7 +54,7 @@ impl Modules {
             let Some((bias, sections)) = read_elf(&opened, &mappings) else {
                 continue;
             };
-            let name = path.rsplit('/').next().unwrap_or(&path).to_owned();
+            let name = path.rsplit('/').next().unwrap_or(path).to_owned();
             unwinder.add_module(Module::new(
                 name.clone(),
                 mappings.avma.clone(),

@@ -22,9 +22,17 @@ pub(crate) struct Memory {
 }
 
 impl Memory {
-    /// Copies up to `COPIED_PAGES` pages from just below `sp`, stopping at the first
-    /// page that is not mapped (the top of the stack).
-    pub(crate) fn capture(pid: u32, sp: u64) -> Memory {
+    /// A buffer for `capture`, written once so that no page fault of ours lengthens
+    /// a stop. Made before the thread is stopped.
+    pub(crate) fn buffer() -> Vec<u8> {
+        let mut bytes = Vec::with_capacity((COPIED_PAGES * PAGE) as usize);
+        bytes.resize(bytes.capacity(), 1);
+        bytes
+    }
+
+    /// Copies up to `COPIED_PAGES` pages from just below `sp` into `bytes` (from
+    /// `buffer`), stopping at the first page that is not mapped (the top of the stack).
+    pub(crate) fn capture(pid: u32, sp: u64, mut bytes: Vec<u8>) -> Memory {
         let pid = Pid::from_raw(pid as i32);
         let start = sp.saturating_sub(RED_ZONE) & !(PAGE - 1);
         let remote: Vec<RemoteIoVec> = (0..COPIED_PAGES)
@@ -33,7 +41,6 @@ impl Memory {
                 len: PAGE as usize,
             })
             .collect();
-        let mut bytes = vec![0u8; (COPIED_PAGES * PAGE) as usize];
         let read = process_vm_readv(pid, &mut [IoSliceMut::new(&mut bytes)], &remote);
         bytes.truncate(read.unwrap_or(0));
         Memory {
@@ -86,7 +93,7 @@ mod tests {
         let on_stack = [7u64; 4];
         let words: Vec<u64> = (0..4096u64).map(|n| n * 0x0101).collect();
         let here = on_stack.as_ptr() as u64;
-        let mut memory = Memory::capture(std::process::id(), here);
+        let mut memory = Memory::capture(std::process::id(), here, Memory::buffer());
         assert!(!memory.stack.1.is_empty());
         assert_eq!(memory.read_u64(here + 8), Ok(7));
         for (index, word) in words.iter().enumerate() {
