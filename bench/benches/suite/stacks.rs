@@ -182,8 +182,8 @@ pub fn run() {
     println!(
         "\nA thread's pause runs from PTRACE_INTERRUPT to PTRACE_DETACH, so it includes the \
          time the thread and the helper wait for a CPU to enter and report the stop; the \
-         load average was {load} on this machine's cores when the section ended, and the \
-         longest pauses are those waits. While stopped, a thread costs only the register \
-         read and one copy of the top of its stack.\n"
+         load average was {load} on this machine's cores when the section ended (requests \
+         served with no snapshot running show a tail of the same size). While stopped, a \
+         thread costs only the register read and one copy of the top of its stack.\n"
     );
 }
