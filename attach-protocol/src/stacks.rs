@@ -7,7 +7,20 @@
 //! The exchange: the agent starts the helper with the pid and the milliseconds left
 //! before the command's deadline, names it as its tracer, then writes one byte (or
 //! closes) the helper's stdin. The helper waits for that before it touches the
-//! process, and prints one [`HelperReply`] on stdout.
+//! process, and prints one [`HelperReply`] on stdout:
+//!
+//! ```
+//! use attach_protocol::stacks::HelperReply;
+//!
+//! let snapshot = r#"{"threads":[{"tid":4242,"name":"http-worker","paused_us":41,"frames":[
+//!     {"function":"http_worker::server::serve","file":"/src/server.rs","line":76,
+//!      "inlined":false,"address":94625431246257,"module":"http-worker"}]}]}"#;
+//! let Ok(HelperReply::Threads(threads)) = serde_json::from_str(snapshot) else { panic!() };
+//! assert_eq!(threads[0].frames[0].line, Some(76));
+//!
+//! let refused = r#"{"error":"the kernel refused to let the stack helper ptrace thread 4242 (EPERM): ..."}"#;
+//! assert!(matches!(serde_json::from_str(refused), Ok(HelperReply::Error(_))));
+//! ```
 
 use serde::{Deserialize, Serialize};
 
@@ -53,30 +66,4 @@ pub struct Frame {
     pub address: u64,
     /// The file name of the executable or library that holds the code.
     pub module: String,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_examples_in_protocol_md_parse() {
-        let doc = include_str!("../../docs/PROTOCOL.md");
-        let section = doc
-            .split("## The stack helper")
-            .nth(1)
-            .expect("the section");
-        let block = section
-            .split("```json")
-            .nth(1)
-            .and_then(|rest| rest.split("```").next());
-        let replies: Vec<HelperReply> = serde_json::Deserializer::from_str(block.unwrap())
-            .into_iter()
-            .collect::<Result<_, _>>()
-            .expect("valid replies");
-        assert!(
-            matches!(&replies[..], [HelperReply::Threads(threads), HelperReply::Error(_)]
-            if threads[0].frames[0].function == "http_worker::server::serve")
-        );
-    }
 }
