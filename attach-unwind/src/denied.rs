@@ -1,5 +1,6 @@
 //! Why the kernel refused ptrace, naming the setting and what to change.
 
+use attach_protocol::ProcStatus;
 use nix::errno::Errno;
 
 use crate::UnwindError;
@@ -48,23 +49,14 @@ fn reason(pid: u32, scope: Option<u8>, capable: bool, seccomp: bool) -> String {
 }
 
 fn has_cap_sys_ptrace() -> bool {
-    std::fs::read_to_string("/proc/self/status")
+    ProcStatus::read("/proc/self/status")
         .ok()
-        .and_then(|status| {
-            let mask = status
-                .lines()
-                .find_map(|line| line.strip_prefix("CapEff:"))?;
-            u64::from_str_radix(mask.trim(), 16).ok()
-        })
+        .and_then(|status| u64::from_str_radix(status.field("CapEff")?, 16).ok())
         .is_some_and(|mask| mask & (1 << CAP_SYS_PTRACE) != 0)
 }
 
 fn status_field(pid: u32, key: &str) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status.lines().find_map(|line| {
-        let (name, value) = line.split_once(':')?;
-        (name == key).then(|| value.trim().parse().ok())?
-    })
+    ProcStatus::of_pid(pid).ok()?.number(key)
 }
 
 #[cfg(test)]

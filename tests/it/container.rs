@@ -53,7 +53,7 @@ fn a_caller_without_rights_is_told_why() {
 
 #[test]
 fn stacks_inside_the_container_are_read_with_its_own_pids() {
-    let (_container, host_pid) = containerized_fixture();
+    let (_container, host_pid) = fixture_pod();
     let run = attach(
         &[
             &host_pid.to_string(),

@@ -149,7 +149,7 @@ fn stacks_of_a_worker_running_as_nobody_are_read_by_a_helper_of_that_uid() {
         "{}",
         worker.first_line
     );
-    assert_eq!(worker.status_number("Uid:"), 65534);
+    assert_eq!(worker.status_number("Uid"), 65534);
     let stacks = ask(worker.pid, "stacks()");
     let main = stacks
         .as_array()
