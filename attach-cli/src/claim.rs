@@ -1,89 +1,95 @@
 //! Creating the session's FIFOs so that nobody else can plant or steal them.
 //!
-//! The request FIFO is created under a private temporary name, opened, checked and
-//! locked (`flock`), and only then renamed to `/tmp/<pid>.pipe` with
-//! `RENAME_NOREPLACE`, which fails if anything is already there: the well-known path
-//! never shows an unlocked FIFO of ours. A FIFO already at the path is then judged:
+//! Every operation is relative to the session's checked directory handle
+//! (`attach_protocol::Dir`), never a path that could be re-resolved elsewhere.
+//!
+//! The request FIFO is created under a temporary name made of a random nonce (never
+//! the session token: the token first appears in a name when its reply FIFO is
+//! created, so nobody can plant that name first), opened, checked and locked
+//! (`flock`), and only then renamed to `<pid>.pipe` with `RENAME_NOREPLACE`, which
+//! fails if anything is already there: the well-known name never shows an unlocked
+//! FIFO of ours. A FIFO already at the name is then judged:
 //! * not a FIFO, a symlink, someone else's, or loosely permitted: refused (planted);
 //! * ours and locked: another live session (busy);
 //! * ours and unlocked: left by a crashed client (stale): removed, with its reply FIFOs.
 
-use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
-use std::path::{Path, PathBuf};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::Path;
+use std::sync::Arc;
 
 use attach_protocol::fifo::{check_fd, open_checked, Access, FifoError, FifoOwner};
-use attach_protocol::{FifoPaths, Token};
+use attach_protocol::{Dir, FifoPaths, Token};
 use nix::errno::Errno;
-use nix::fcntl::{renameat2, Flock, FlockArg, RenameFlags, AT_FDCWD};
-use nix::sys::stat::{fchmod, Mode};
-use nix::unistd::{fchown, mkfifo, Uid};
+use nix::fcntl::{renameat2, AtFlags, Flock, FlockArg, RenameFlags};
+use nix::sys::stat::{fchmod, fstat, fstatat, Mode, SFlag};
+use nix::unistd::{fchown, mkfifoat, unlinkat, Uid, UnlinkatFlags};
 
 use crate::error::ConnectError;
 
 /// A FIFO we created; unlinked on drop unless it was handed on.
-pub(crate) struct CreatedPath(Option<PathBuf>);
+pub(crate) struct CreatedPath {
+    dir: Arc<Dir>,
+    name: Option<String>,
+}
 
 impl CreatedPath {
-    pub(crate) fn path(&self) -> &Path {
-        self.0.as_deref().expect("path is set until drop")
-    }
-
     /// The file was moved away: nothing to remove any more.
     fn forget(mut self) {
-        self.0 = None;
+        self.name = None;
     }
 }
 
 impl Drop for CreatedPath {
     fn drop(&mut self) {
-        if let Some(path) = self.0.take() {
-            let _ = std::fs::remove_file(path);
+        if let Some(name) = self.name.take() {
+            let _ = unlinkat(&*self.dir, name.as_str(), UnlinkatFlags::NoRemoveDir);
         }
     }
 }
 
 /// The locked request FIFO, open read-write so the agent never sees a premature EOF.
-/// Field order matters: the path is unlinked before the lock is released.
+/// Field order matters: the name is unlinked before the lock is released.
 pub(crate) struct RequestFifo {
     _published: CreatedPath,
     pub(crate) fd: Flock<OwnedFd>,
 }
 
-/// Creates, locks and publishes `/tmp/<pid>.pipe`, owned by `owner`.
+/// Creates, locks and publishes `<pid>.pipe` in `dir`, owned by `owner`.
 pub(crate) fn claim_request(
+    dir: &Arc<Dir>,
     paths: &FifoPaths,
-    token: &Token,
     owner: u32,
 ) -> Result<RequestFifo, ConnectError> {
-    let private = paths.dir().join(format!(
-        ".{}.{}.request",
-        token.as_str(),
-        std::process::id()
-    ));
-    let (fd, private) = make_fifo(&private, Access::ReadWrite, owner)?;
+    let nonce =
+        Token::generate().map_err(|err| ConnectError::io("cannot read /dev/urandom", err))?;
+    let private = format!(".{}.{}.request", nonce.as_str(), std::process::id());
+    let (fd, private) = make_fifo(dir, &private, Access::ReadWrite, owner)?;
     let fd = Flock::lock(fd, FlockArg::LockExclusiveNonblock)
         .map_err(|(_, errno)| ConnectError::io("cannot lock the new request FIFO", errno))?;
-    let public = paths.request();
+    let public = paths.request_name();
     for _ in 0..3 {
+        let from = private.name.as_deref().expect("set until published");
         match renameat2(
-            AT_FDCWD,
-            private.path(),
-            AT_FDCWD,
-            &public,
+            &**dir,
+            from,
+            &**dir,
+            public.as_str(),
             RenameFlags::RENAME_NOREPLACE,
         ) {
             Ok(()) => {
                 private.forget();
                 return Ok(RequestFifo {
-                    _published: CreatedPath(Some(public)),
+                    _published: CreatedPath {
+                        dir: dir.clone(),
+                        name: Some(public),
+                    },
                     fd,
                 });
             }
-            Err(Errno::EEXIST) => remove_if_stale(paths, &public, owner)?,
+            Err(Errno::EEXIST) => remove_if_stale(dir, paths, owner)?,
             Err(errno) => {
                 return Err(ConnectError::io(
-                    format!("cannot create {}", public.display()),
+                    format!("cannot create {}", dir.shown(&public).display()),
                     errno,
                 ))
             }
@@ -91,29 +97,32 @@ pub(crate) fn claim_request(
     }
     Err(ConnectError::Busy {
         pid: paths.pid(),
-        path: public,
+        path: dir.shown(&public),
     })
 }
 
-/// Creates the reply FIFO for this session, open for reading.
+/// Creates the reply FIFO for this session in `dir`, open for reading.
 pub(crate) fn create_reply(
+    dir: &Arc<Dir>,
     paths: &FifoPaths,
     token: &Token,
     owner: u32,
 ) -> Result<(OwnedFd, CreatedPath), ConnectError> {
-    make_fifo(&paths.reply(token), Access::Read, owner)
+    make_fifo(dir, &paths.reply_name(token), Access::Read, owner)
 }
 
 fn make_fifo(
-    path: &Path,
+    dir: &Arc<Dir>,
+    name: &str,
     access: Access,
     owner: u32,
 ) -> Result<(OwnedFd, CreatedPath), ConnectError> {
-    match mkfifo(path, Mode::S_IRUSR | Mode::S_IWUSR) {
+    let path = dir.shown(name);
+    match mkfifoat(&**dir, name, Mode::S_IRUSR | Mode::S_IWUSR) {
         Ok(()) => {}
         Err(Errno::EEXIST) => {
             return Err(ConnectError::Planted {
-                path: path.to_owned(),
+                path,
                 reason: "something already exists at this unpredictable name".into(),
             })
         }
@@ -124,10 +133,13 @@ fn make_fifo(
             ))
         }
     }
-    let created = CreatedPath(Some(path.to_owned()));
+    let created = CreatedPath {
+        dir: dir.clone(),
+        name: Some(name.to_owned()),
+    };
     let me = nix::unistd::geteuid().as_raw();
     let (fd, stat) =
-        open_checked(path, access, FifoOwner::Uid(me)).map_err(|err| planted(path, err))?;
+        open_checked(dir, name, access, FifoOwner::Uid(me)).map_err(|err| planted(&path, err))?;
     if stat.st_mode & 0o600 != 0o600 {
         // A strict umask took our own bits away; give them back.
         fchmod(fd.as_fd(), Mode::S_IRUSR | Mode::S_IWUSR)
@@ -141,41 +153,45 @@ fn make_fifo(
                 errno,
             )
         })?;
-        check_fd(&fd, path, FifoOwner::Uid(owner)).map_err(|err| planted(path, err))?;
+        check_fd(&fd, &path, FifoOwner::Uid(owner)).map_err(|err| planted(&path, err))?;
     }
     Ok((fd, created))
 }
 
-/// Removes a FIFO left at `public` by a crashed client; refuses anything else.
-fn remove_if_stale(paths: &FifoPaths, public: &Path, owner: u32) -> Result<(), ConnectError> {
-    let existing = match open_checked(public, Access::ReadWrite, FifoOwner::Uid(owner)) {
+/// Removes a FIFO left at `<pid>.pipe` by a crashed client; refuses anything else.
+fn remove_if_stale(dir: &Dir, paths: &FifoPaths, owner: u32) -> Result<(), ConnectError> {
+    let public = paths.request_name();
+    let shown = dir.shown(&public);
+    let existing = match open_checked(dir, &public, Access::ReadWrite, FifoOwner::Uid(owner)) {
         Ok((fd, _)) => fd,
         Err(FifoError::Missing { .. }) => return Ok(()),
-        Err(err) => return Err(planted(public, err)),
+        Err(err) => return Err(planted(&shown, err)),
     };
     let existing = match Flock::lock(existing, FlockArg::LockExclusiveNonblock) {
         Ok(locked) => locked,
         Err((_, Errno::EWOULDBLOCK)) => {
             return Err(ConnectError::Busy {
                 pid: paths.pid(),
-                path: public.to_owned(),
+                path: shown,
             })
         }
         Err((_, errno)) => {
             return Err(ConnectError::io(
-                format!("cannot lock {}", public.display()),
+                format!("cannot lock {}", shown.display()),
                 errno,
             ))
         }
     };
     // Unlink only the very FIFO we locked, not one a racing client just linked.
-    let same_inode = std::fs::symlink_metadata(public)
+    let same_inode = fstatat(dir, public.as_str(), AtFlags::AT_SYMLINK_NOFOLLOW)
         .ok()
-        .zip(nix::sys::stat::fstat(existing.as_fd()).ok())
-        .is_some_and(|(meta, stat)| meta.ino() == stat.st_ino && meta.dev() == stat.st_dev);
+        .zip(fstat(existing.as_fd()).ok())
+        .is_some_and(|(named, locked)| {
+            named.st_ino == locked.st_ino && named.st_dev == locked.st_dev
+        });
     if same_inode {
-        let _ = std::fs::remove_file(public);
-        sweep_replies(paths, owner);
+        let _ = unlinkat(dir, public.as_str(), UnlinkatFlags::NoRemoveDir);
+        sweep_replies(dir, paths, owner);
     }
     drop(existing);
     Ok(())
@@ -183,8 +199,10 @@ fn remove_if_stale(paths: &FifoPaths, public: &Path, owner: u32) -> Result<(), C
 
 /// Removes reply FIFOs of this pid that crashed sessions of `owner` left behind.
 /// Only called while no live session can exist (we hold the stale request's lock).
-fn sweep_replies(paths: &FifoPaths, owner: u32) {
-    let Ok(entries) = std::fs::read_dir(paths.dir()) else {
+fn sweep_replies(dir: &Dir, paths: &FifoPaths, owner: u32) {
+    // Lists the very directory we hold (through its descriptor), not a path.
+    let Ok(entries) = std::fs::read_dir(format!("/proc/self/fd/{}", dir.as_fd().as_raw_fd()))
+    else {
         return;
     };
     for entry in entries.flatten() {
@@ -193,11 +211,13 @@ fn sweep_replies(paths: &FifoPaths, owner: u32) {
         if !paths.is_reply_name(name) {
             continue;
         }
-        let ours = entry.metadata().is_ok_and(|meta| {
-            meta.file_type().is_fifo() && meta.uid() == owner && meta.mode() & 0o077 == 0
+        let ours = fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW).is_ok_and(|stat| {
+            stat.st_mode & SFlag::S_IFMT.bits() == SFlag::S_IFIFO.bits()
+                && stat.st_uid == owner
+                && stat.st_mode & 0o077 == 0
         });
         if ours {
-            let _ = std::fs::remove_file(entry.path());
+            let _ = unlinkat(dir, name, UnlinkatFlags::NoRemoveDir);
         }
     }
 }

@@ -3,8 +3,12 @@
 //! A process counts only if it shows both signs of a live agent (see
 //! `attach_protocol::marker`): a thread named `attach-agent` and the announcement
 //! memfd among its descriptors. Both vanish with the process, so nothing stale is
-//! ever listed. Processes we may not inspect (another user's, unless we are root)
-//! are skipped: we could not attach to them anyway.
+//! ever listed.
+//!
+//! Both signs are claims anyone can make for their own processes, so only processes
+//! of the caller's uid count; root sees every uid in `--list`, but a name picks
+//! processes of one uid only (`named`), so a process of another user that merely
+//! claims to be an agent never receives the caller's expressions.
 
 use std::path::Path;
 
@@ -26,8 +30,25 @@ pub struct AgentProcess {
     pub signal: i32,
 }
 
-/// Every attachable process on the host, by pid.
+/// Every attachable process the caller may see, by pid: its own, or every uid's for
+/// root.
 pub fn list() -> Vec<AgentProcess> {
+    let me = nix::unistd::geteuid().as_raw();
+    every_agent()
+        .into_iter()
+        .filter(|process| me == 0 || process.uid == me)
+        .collect()
+}
+
+/// The attachable processes of `uid` whose name is exactly `name`.
+pub fn named(name: &str, uid: u32) -> Vec<AgentProcess> {
+    every_agent()
+        .into_iter()
+        .filter(|process| process.name == name && process.uid == uid)
+        .collect()
+}
+
+fn every_agent() -> Vec<AgentProcess> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
@@ -41,19 +62,11 @@ pub fn list() -> Vec<AgentProcess> {
     found
 }
 
-/// The attachable processes whose name is exactly `name`.
-pub fn named(name: &str) -> Vec<AgentProcess> {
-    list()
-        .into_iter()
-        .filter(|process| process.name == name)
-        .collect()
-}
-
 fn inspect(pid: u32) -> Option<AgentProcess> {
     if !has_agent_thread(pid) {
         return None;
     }
-    let marker = AgentMarker::of_process(pid)?;
+    let marker = AgentMarker::of_process(pid).ok()??;
     let status = ProcStatus::of_pid(pid).ok()?;
     let uid = status.euid()?;
     Some(AgentProcess {

@@ -4,8 +4,6 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use nix::sys::signal::Signal;
-
 /// Why a session could not open or went wrong.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
@@ -38,7 +36,50 @@ pub enum ConnectError {
         /// The target's name.
         name: String,
         /// The signal it does not catch.
-        signal: Signal,
+        signal: String,
+    },
+    /// The target makes no agent announcement: nothing was sent.
+    #[error(
+        "process {pid} ({name}) does not announce an agent, so it has no attach agent; \
+         nothing was sent. Embed server-agent in it (see the README)"
+    )]
+    Unannounced {
+        /// The target.
+        pid: u32,
+        /// The target's name.
+        name: String,
+    },
+    /// The target's announcements cannot be trusted (they disagree, name a thread that
+    /// is not its agent's, or cannot be read): nothing was sent.
+    #[error("refusing pid {pid}: {reason}")]
+    Announcements {
+        /// The target.
+        pid: u32,
+        /// Why.
+        reason: String,
+    },
+    /// The announced doorbell could hurt the process: nothing was sent.
+    #[error(
+        "pid {pid} names signal {signal} as its doorbell; attach only sends SIGUSR1, SIGUSR2 \
+         or a real-time signal, so nothing was sent. Its announcement is forged or broken; \
+         check what started it"
+    )]
+    BadDoorbell {
+        /// The target.
+        pid: u32,
+        /// The announced signal number.
+        signal: i32,
+    },
+    /// The target's FIFO directory is not a safe place (a symlink, not sticky...).
+    #[error(
+        "cannot use the FIFO directory of pid {pid}: {reason}. Nothing was created or removed \
+         there; fix the directory (a real sticky /tmp inside the target's root) and try again"
+    )]
+    Rendezvous {
+        /// The target.
+        pid: u32,
+        /// Why.
+        reason: String,
     },
     /// Another session holds the request FIFO.
     #[error(

@@ -3,8 +3,6 @@
 //! Each process gets its own one-shot session on its own thread, bounded by the
 //! per-process timeout, so a dead or busy worker becomes an error row, never a hang.
 
-use nix::sys::signal::Signal;
-
 use attach_cli::{ConnectError, ConnectOptions, Outcome, Session};
 
 use crate::discover::AgentProcess;
@@ -21,14 +19,8 @@ pub fn run_all(processes: Vec<AgentProcess>, code: &str, options: &ConnectOption
         let running: Vec<_> = processes
             .into_iter()
             .map(|process| {
-                let options = ConnectOptions {
-                    signal: options
-                        .signal
-                        .or_else(|| Signal::try_from(process.signal).ok()),
-                    ..options.clone()
-                };
                 scope.spawn(move || {
-                    let result = Session::one_shot(process.pid, &options, code);
+                    let result = Session::one_shot(process.pid, options, code);
                     Answer { process, result }
                 })
             })

@@ -96,6 +96,10 @@ pub struct Args {
     #[arg(long)]
     all: bool,
 
+    /// Pick processes of this uid by name [default: your own uid; others need root].
+    #[arg(long, value_name = "UID", conflicts_with = "list")]
+    uid: Option<u32>,
+
     /// Re-evaluate EXPR every --interval and redraw it (numbers get a sparkline).
     #[arg(long, value_name = "EXPR", conflicts_with_all = ["eval", "command", "list"])]
     watch: Option<String>,

@@ -20,6 +20,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         timeout: args.timeout,
         signal: args.signal,
         interrupt: Some(interrupt::flag()),
+        notice: |notice| eprintln!("attach: {notice}"),
     };
     if let Some(fleet) = Fleet::from_args(&args.fleet)? {
         return fleet.run(args);
@@ -28,6 +29,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         return list(args.json);
     }
     let target = args.target.as_deref().expect("clap requires a target");
+    let uid = uid_for_names(args.uid)?;
     if let Some(expr) = &args.watch {
         let watch = Watch {
             expr,
@@ -35,9 +37,9 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             as_json: args.json,
         };
         return if args.all {
-            watch.all(target, &options)
+            watch.all(target, uid, &options)
         } else {
-            let pid = resolve(target)?;
+            let pid = resolve(target, uid)?;
             watch
                 .one(pid, &options)
                 .with_context(|| format!("cannot watch pid {pid}"))
@@ -47,9 +49,9 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         let Some(line) = args.one_shot() else {
             bail!("--all needs a command: attach --all {target} -e '<expr>'");
         };
-        return all(target, &line, &options, args.json);
+        return all(target, uid, &line, &options, args.json);
     }
-    let pid = resolve(target)?;
+    let pid = resolve(target, uid)?;
     let context = || format!("cannot attach to pid {pid}");
     if let Some(line) = args.one_shot() {
         let (code, show_unit) = split_print(&line);
@@ -63,16 +65,34 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     piped(&mut session, args.json)
 }
 
-/// A pid as given, or the one attachable process with that name.
-fn resolve(target: &str) -> anyhow::Result<u32> {
+/// Whose processes a name picks: `--uid`, else the caller's own. Only root may pick
+/// another uid's.
+fn uid_for_names(wanted: Option<u32>) -> anyhow::Result<u32> {
+    let me = nix::unistd::geteuid().as_raw();
+    match wanted {
+        Some(uid) if me != 0 && uid != me => {
+            bail!("only root may pick another user's processes (--uid {uid}); you are uid {me}")
+        }
+        Some(uid) => Ok(uid),
+        None => Ok(me),
+    }
+}
+
+/// A pid as given, or the one attachable process of `uid` with that name.
+fn resolve(target: &str, uid: u32) -> anyhow::Result<u32> {
     if let Ok(pid) = target.parse() {
         return Ok(pid);
     }
-    match discover::named(target).as_slice() {
+    match discover::named(target, uid).as_slice() {
         [one] => Ok(one.pid),
         [] => bail!(
-            "no attachable process is named {target:?}; \
-             `attach --list` shows the ones that run an agent"
+            "no attachable process of uid {uid} is named {target:?}; \
+             `attach --list` shows the ones that run an agent{}",
+            if nix::unistd::geteuid().is_root() {
+                " (pick another uid with --uid)"
+            } else {
+                ""
+            }
         ),
         several => bail!(
             "{} processes are named {target:?}; pick one by pid (or use --all):\n{}",
@@ -103,14 +123,15 @@ fn process_table(processes: &[AgentProcess]) -> String {
 
 fn all(
     name: &str,
+    uid: u32,
     line: &str,
     options: &ConnectOptions,
     as_json: bool,
 ) -> anyhow::Result<ExitCode> {
-    let processes = discover::named(name);
+    let processes = discover::named(name, uid);
     if processes.is_empty() {
         bail!(
-            "no attachable process is named {name:?}; \
+            "no attachable process of uid {uid} is named {name:?}; \
              `attach --list` shows the ones that run an agent"
         );
     }

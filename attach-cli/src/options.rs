@@ -1,9 +1,9 @@
-//! How to reach an agent: the deadline, the doorbell signal, and how to give up.
+//! How to reach an agent: the deadline, the doorbell signal, how to give up, and
+//! where notices go.
 
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use attach_protocol::AgentMarker;
 use nix::sys::signal::Signal;
 
 /// How to reach the agent.
@@ -12,20 +12,14 @@ pub struct ConnectOptions {
     /// Deadline for the welcome and for each command's reply.
     pub timeout: Duration,
     /// The doorbell signal; `None` means the one the agent announces (see
-    /// `attach_protocol::marker`), or SIGUSR1.
+    /// `attach_protocol::marker`).
     pub signal: Option<Signal>,
     /// When this flag turns true (e.g. set by a Ctrl-C handler), a wait for the agent
     /// ends with `ConnectError::Interrupted`; the session still leaves cleanly.
     pub interrupt: Option<&'static AtomicBool>,
-}
-
-impl ConnectOptions {
-    /// The signal to ring `pid` with.
-    pub fn signal_for(&self, pid: u32) -> Signal {
-        self.signal
-            .or_else(|| AgentMarker::of_process(pid).and_then(|m| Signal::try_from(m.signal).ok()))
-            .unwrap_or(Signal::SIGUSR1)
-    }
+    /// Told what the user should know about a session that still works (e.g. that
+    /// a planted FIFO made it use the agent's private directory).
+    pub notice: fn(&str),
 }
 
 impl Default for ConnectOptions {
@@ -34,6 +28,7 @@ impl Default for ConnectOptions {
             timeout: Duration::from_secs(5),
             signal: None,
             interrupt: None,
+            notice: |_| {},
         }
     }
 }

@@ -8,16 +8,16 @@
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use attach_protocol::Dir;
 use attach_protocol::{
     decode_line, encode_line, write_all_by, ErrorKind, LineReader, Reply, Request, Token,
     WireError, MAX_REPLY_LINE, PROTOCOL_VERSION,
 };
 use nix::fcntl::{fcntl, FcntlArg};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::signal::kill;
-use nix::unistd::Pid;
 
 use crate::claim::{self, CreatedPath, RequestFifo};
 use crate::error::ConnectError;
@@ -102,13 +102,12 @@ impl Session {
         options: &ConnectOptions,
         first: Option<&str>,
     ) -> Result<(Session, Option<Outcome>), ConnectError> {
-        let signal = options.signal_for(pid);
-        let target = Target::inspect(pid, signal)?;
-        let paths = target.paths.clone();
+        let target = Target::inspect(pid, options.signal)?;
+        let paths = target.paths;
         let token =
             Token::generate().map_err(|err| ConnectError::io("cannot read /dev/urandom", err))?;
-        let request = claim::claim_request(&paths, &token, target.uid)?;
-        let (reply, reply_path) = claim::create_reply(&paths, &token, target.uid)?;
+        let (dir, request) = claim(&target, options)?;
+        let (reply, reply_path) = claim::create_reply(&dir, &paths, &token, target.uid)?;
         let mut session = Session {
             target,
             session_id: String::new(),
@@ -139,17 +138,7 @@ impl Session {
         if let Some((_, line)) = first.as_ref().filter(|_| queued) {
             session.write(line, deadline)?;
         }
-        match kill(Pid::from_raw(pid as i32), signal) {
-            Ok(()) => {}
-            Err(nix::errno::Errno::ESRCH) => return Err(ConnectError::Exited { pid }),
-            Err(nix::errno::Errno::EPERM) => {
-                return Err(ConnectError::PermissionDenied {
-                    pid,
-                    owner: session.target.uid,
-                })
-            }
-            Err(errno) => return Err(ConnectError::io("cannot signal the target", errno)),
-        }
+        session.target.ring()?;
         match session.next_reply(deadline)? {
             Reply::Welcome {
                 token: echoed,
@@ -405,6 +394,30 @@ impl Drop for Session {
             }
         }
     }
+}
+
+/// Publishes the request FIFO in the target's shared `/tmp` or, if someone planted
+/// its name there, in the agent's private directory (saying so through `notice`).
+fn claim(
+    target: &Target,
+    options: &ConnectOptions,
+) -> Result<(Arc<Dir>, RequestFifo), ConnectError> {
+    let shared = Arc::new(target.shared_dir()?);
+    let planted = match claim::claim_request(&shared, &target.paths, target.uid) {
+        Ok(request) => return Ok((shared, request)),
+        Err(planted @ ConnectError::Planted { .. }) => planted,
+        Err(other) => return Err(other),
+    };
+    let Some(private) = target.private_dir() else {
+        return Err(planted);
+    };
+    let private = Arc::new(private?);
+    (options.notice)(&format!(
+        "{planted}\nattach: using the agent's private directory {} instead",
+        private.path().display()
+    ));
+    let request = claim::claim_request(&private, &target.paths, target.uid)?;
+    Ok((private, request))
 }
 
 /// Polls `fd` without blocking until it is readable or `budget` has passed.

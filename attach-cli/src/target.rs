@@ -1,19 +1,34 @@
-//! What we know about the target process before sending it anything.
+//! What we know about the target process before sending it anything, and the one
+//! place that signals it.
 //!
-//! `attach` must never kill a process that has no agent: SIGUSR1's default action is
-//! to terminate. So before any signal we read `/proc/<pid>/status` and require that
-//! the process catches the doorbell signal (its `SigCgt` mask), and that we are
-//! allowed to signal it (same effective uid, or root).
+//! `attach` must never harm a process that has no agent: SIGUSR1's default action is
+//! to terminate. So before any signal we require that the process announces an agent
+//! (see `discover::announcement`), that the announced doorbell is a harmless signal the
+//! process catches (`SigCgt`), that the announced thread is its `attach-agent` thread,
+//! and that we are allowed to signal it (same effective uid, or root).
 //!
-//! A target in its own pid and mount namespaces (a container) is reached by its host
-//! pid: its agent names FIFOs after its namespaced pid (the last `NSpid` entry) in
-//! its own `/tmp`, which the host sees as `/proc/<pid>/root/tmp`.
+//! The doorbell goes to the agent thread only (`tgkill`), so threads the host started
+//! before the agent, which may not block it, are never interrupted. A pidfd opened
+//! before any check, plus the start times of the process and the thread, make sure a
+//! pid reused since the checks never gets the signal.
+//!
+//! Every file of the session lives in a directory of the target's root, resolved
+//! from a handle on that root without following symlinks (`attach_protocol::dir`).
+//! For a target in its own mount namespace (a container) the root is
+//! `/proc/<pid>/root`, and its agent names FIFOs after its namespaced pid.
 
-use std::path::{Path, PathBuf};
+use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::path::PathBuf;
+use std::sync::Arc;
 
-use attach_protocol::procfs::start_ticks;
-use attach_protocol::{FifoPaths, ProcStatus};
+use attach_protocol::procfs::{start_ticks, thread_start_ticks};
+use attach_protocol::{is_doorbell, AgentMarker, Dir, DirKind, FifoPaths, ProcStatus};
+use nix::errno::Errno;
+use nix::fcntl::{open, OFlag};
+use nix::libc;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::Signal;
+use nix::sys::stat::Mode;
 
 use crate::error::ConnectError;
 
@@ -26,15 +41,29 @@ pub struct Target {
     pub name: String,
     /// Effective uid of the target.
     pub uid: u32,
-    /// Where its FIFOs live, named as the target sees itself.
+    /// Its FIFO names, after the pid it sees itself as.
     pub(crate) paths: FifoPaths,
-    /// Start time in clock ticks since boot; tells a restarted pid apart.
+    /// The doorbell signal number, and the agent thread it is sent to.
+    signal: i32,
+    tid: u32,
+    /// The agent's private directory, as the agent sees it.
+    private_dir: Option<String>,
+    /// A handle on the target's root directory, and how messages show it.
+    root: Arc<OwnedFd>,
+    root_shown: PathBuf,
+    /// Opened before the checks: tells an exited process from a live one (None where
+    /// pidfds are missing: old kernels, seccomp; start times still guard the signal).
+    pidfd: Option<Arc<OwnedFd>>,
+    /// Start times in clock ticks since boot; tell a reused pid or tid apart.
     start_ticks: u64,
+    tid_start_ticks: u64,
 }
 
 impl Target {
-    /// Inspects `pid` and checks that it can be attached to with `signal`.
-    pub fn inspect(pid: u32, signal: Signal) -> Result<Target, ConnectError> {
+    /// Inspects `pid` and checks that it can be attached to. `signal` overrides the
+    /// announced doorbell.
+    pub fn inspect(pid: u32, signal: Option<Signal>) -> Result<Target, ConnectError> {
+        let pidfd = pidfd_open(pid)?;
         let status = ProcStatus::of_pid(pid).map_err(|_| ConnectError::NoSuchProcess { pid })?;
         let start_ticks = start_ticks(pid).ok_or(ConnectError::NoSuchProcess { pid })?;
         let name = status.name().unwrap_or("?").to_owned();
@@ -43,62 +72,175 @@ impl Target {
         if me != 0 && me != uid {
             return Err(ConnectError::PermissionDenied { pid, owner: uid });
         }
-        if status.has_signal("SigCgt", signal as i32) != Some(true) {
-            return Err(ConnectError::NoAgent { pid, name, signal });
+        let marker = AgentMarker::of_process(pid)
+            .map_err(|reason| ConnectError::Announcements { pid, reason })?
+            .ok_or_else(|| ConnectError::Unannounced {
+                pid,
+                name: name.clone(),
+            })?;
+        let signal = signal.map_or(marker.signal, |given| given as i32);
+        if !is_doorbell(signal) {
+            return Err(ConnectError::BadDoorbell { pid, signal });
         }
+        if status.has_signal("SigCgt", signal) != Some(true) {
+            return Err(ConnectError::NoAgent {
+                pid,
+                name,
+                signal: signal_name(signal),
+            });
+        }
+        let tid = marker.tid;
+        let tid_start_ticks =
+            agent_thread_start(pid, tid).ok_or_else(|| ConnectError::Announcements {
+                pid,
+                reason: format!(
+                    "its announcement names thread {tid}, which is not its {} thread",
+                    attach_protocol::AGENT_THREAD_NAME
+                ),
+            })?;
         let ns_pid = status.namespaced_pid().unwrap_or(pid);
+        let (root, root_shown) = open_root(pid)?;
         Ok(Target {
             pid,
             name,
             uid,
-            paths: FifoPaths::in_dir(&fifo_dir(pid)?, ns_pid),
+            paths: FifoPaths::for_pid(ns_pid),
+            signal,
+            tid,
+            private_dir: marker.dir,
+            root: Arc::new(root),
+            root_shown,
+            pidfd: pidfd.map(Arc::new),
             start_ticks,
+            tid_start_ticks,
         })
+    }
+
+    /// The target's shared `/tmp`, which must be a real sticky directory in its root.
+    pub fn shared_dir(&self) -> Result<Dir, ConnectError> {
+        self.dir_in_root(attach_protocol::paths::FIFO_DIR, DirKind::Shared)
+    }
+
+    /// The agent's private directory, if it announced one.
+    pub fn private_dir(&self) -> Option<Result<Dir, ConnectError>> {
+        let dir = self.private_dir.as_deref()?;
+        Some(self.dir_in_root(dir, DirKind::Private { uid: self.uid }))
+    }
+
+    fn dir_in_root(&self, inner: &str, kind: DirKind) -> Result<Dir, ConnectError> {
+        let shown = self.root_shown.join(inner.trim_start_matches('/'));
+        Dir::in_root(self.root.as_fd(), inner, shown, kind).map_err(|err| {
+            ConnectError::Rendezvous {
+                pid: self.pid,
+                reason: err.to_string(),
+            }
+        })
+    }
+
+    /// Rings the doorbell on the agent thread, if process and thread are still the
+    /// ones inspected.
+    pub fn ring(&self) -> Result<(), ConnectError> {
+        if !self.is_alive() || agent_thread_start(self.pid, self.tid) != Some(self.tid_start_ticks)
+        {
+            return Err(ConnectError::Exited { pid: self.pid });
+        }
+        // SAFETY: tgkill takes plain integers and touches no memory of ours.
+        let sent = unsafe {
+            libc::syscall(
+                libc::SYS_tgkill,
+                self.pid as libc::pid_t,
+                self.tid as libc::pid_t,
+                self.signal,
+            )
+        };
+        match Errno::result(sent) {
+            Ok(_) => Ok(()),
+            Err(Errno::ESRCH) => Err(ConnectError::Exited { pid: self.pid }),
+            Err(Errno::EPERM) => Err(ConnectError::PermissionDenied {
+                pid: self.pid,
+                owner: self.uid,
+            }),
+            Err(errno) => Err(ConnectError::io("cannot signal the agent thread", errno)),
+        }
+    }
+
+    /// The pidfd opened before the checks (readable once the process exits), if the
+    /// kernel offers pidfds.
+    pub fn pidfd(&self) -> Option<BorrowedFd<'_>> {
+        self.pidfd.as_deref().map(AsFd::as_fd)
     }
 
     /// False once the process has exited (or its pid was reused).
     pub fn is_alive(&self) -> bool {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).ok();
-        let state = stat.and_then(|stat| {
+        // A pidfd turns readable when its process exits.
+        let exited = self.pidfd.as_ref().is_some_and(|pidfd| {
+            let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+            poll(&mut fds, PollTimeout::ZERO).map_or(true, |ready| ready > 0)
+        });
+        let state = read_proc(self.pid, "stat").and_then(|stat| {
             let after_name = stat.get(stat.rfind(')')? + 2..)?.to_owned();
             after_name.chars().next()
         });
-        matches!(state, Some(s) if s != 'Z' && s != 'X')
+        !exited
+            && matches!(state, Some(s) if s != 'Z' && s != 'X')
             && start_ticks(self.pid) == Some(self.start_ticks)
     }
 }
 
-/// `/tmp` if the target shares our mount namespace, else its `/tmp` seen through
-/// `/proc/<pid>/root`.
-fn fifo_dir(pid: u32) -> Result<PathBuf, ConnectError> {
-    let ours = std::fs::read_link("/proc/self/ns/mnt").ok();
-    let theirs = std::fs::read_link(format!("/proc/{pid}/ns/mnt"));
-    match theirs {
-        Ok(theirs) if Some(&theirs) == ours.as_ref() => {
-            Ok(PathBuf::from(attach_protocol::paths::FIFO_DIR))
-        }
-        Ok(_) => {
-            let dir = PathBuf::from(format!("/proc/{pid}/root/tmp"));
-            reachable(pid, &dir)?;
-            Ok(dir)
-        }
-        Err(err) => Err(ConnectError::Namespace {
-            pid,
-            reason: format!("cannot read /proc/{pid}/ns/mnt: {err}"),
-        }),
+/// A pidfd for `pid`: it keeps naming that very process, even after the pid is
+/// reused. None where the kernel or a seccomp filter does not offer pidfds.
+fn pidfd_open(pid: u32) -> Result<Option<OwnedFd>, ConnectError> {
+    // SAFETY: pidfd_open takes plain integers and returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    match Errno::result(fd) {
+        // SAFETY: a non-negative return is a descriptor that nothing else owns.
+        Ok(fd) => Ok(Some(unsafe { OwnedFd::from_raw_fd(fd as i32) })),
+        Err(Errno::ESRCH | Errno::EINVAL) => Err(ConnectError::NoSuchProcess { pid }),
+        Err(_) => Ok(None),
     }
 }
 
-fn reachable(pid: u32, dir: &Path) -> Result<(), ConnectError> {
-    match std::fs::metadata(dir) {
-        Ok(meta) if meta.is_dir() => Ok(()),
-        Ok(_) => Err(ConnectError::Namespace {
+/// A handle on the target's root: ours if it shares our mount namespace, else
+/// `/proc/<pid>/root`.
+fn open_root(pid: u32) -> Result<(OwnedFd, PathBuf), ConnectError> {
+    let ours = std::fs::read_link("/proc/self/ns/mnt").ok();
+    let theirs = std::fs::read_link(format!("/proc/{pid}/ns/mnt")).map_err(|err| {
+        ConnectError::Namespace {
             pid,
-            reason: format!("{} is not a directory", dir.display()),
-        }),
-        Err(err) => Err(ConnectError::Namespace {
-            pid,
-            reason: format!("cannot reach {}: {err}", dir.display()),
-        }),
+            reason: format!("cannot read /proc/{pid}/ns/mnt: {err}"),
+        }
+    })?;
+    let root = if Some(&theirs) == ours.as_ref() {
+        PathBuf::from("/")
+    } else {
+        PathBuf::from(format!("/proc/{pid}/root"))
+    };
+    let fd = open(
+        &root,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|errno| ConnectError::Namespace {
+        pid,
+        reason: format!("cannot open {}: {errno}", root.display()),
+    })?;
+    Ok((fd, root))
+}
+
+/// `SIGUSR1`, or `signal 34` for signals without a name.
+fn signal_name(signal: i32) -> String {
+    Signal::try_from(signal).map_or_else(|_| format!("signal {signal}"), |s| s.to_string())
+}
+
+fn read_proc(pid: u32, file: &str) -> Option<String> {
+    std::fs::read_to_string(PathBuf::from(format!("/proc/{pid}/{file}"))).ok()
+}
+
+/// The start time of the agent thread `tid` of `pid`, if it is one.
+fn agent_thread_start(pid: u32, tid: u32) -> Option<u64> {
+    let comm = read_proc(pid, &format!("task/{tid}/comm"))?;
+    if comm.trim_end() != attach_protocol::AGENT_THREAD_NAME {
+        return None;
     }
+    thread_start_ticks(pid, tid)
 }

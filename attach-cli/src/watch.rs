@@ -101,11 +101,11 @@ impl Watch<'_> {
         }
     }
 
-    /// Watches every process named `name`, as a live table.
-    pub fn all(&self, name: &str, options: &ConnectOptions) -> anyhow::Result<ExitCode> {
+    /// Watches every process of `uid` named `name`, as a live table.
+    pub fn all(&self, name: &str, uid: u32, options: &ConnectOptions) -> anyhow::Result<ExitCode> {
         let mut trends: BTreeMap<u32, Trend> = BTreeMap::new();
         loop {
-            let answers = fanout::run_all(discover::named(name), self.expr, options);
+            let answers = fanout::run_all(discover::named(name, uid), self.expr, options);
             if interrupt::requested() {
                 return Ok(ExitCode::SUCCESS);
             }

@@ -2,6 +2,8 @@
 //!
 //! `/tmp` is shared with every local user, so whatever sits at a FIFO path may have
 //! been planted. The rules, applied identically by agent and client:
+//! 0. Everything is relative to a checked directory handle (`crate::dir`), never a
+//!    path that could be re-resolved elsewhere between two calls.
 //! 1. `lstat` first: a symlink or anything that is not a FIFO is refused before it is
 //!    ever opened (opening some special files has side effects).
 //! 2. Open with `O_NOFOLLOW | O_NONBLOCK`: a link swapped in after step 1 fails with
@@ -15,8 +17,10 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
-use nix::fcntl::{open, OFlag};
-use nix::sys::stat::{fstat, lstat, FileStat, Mode, SFlag};
+use nix::fcntl::{openat, AtFlags, OFlag};
+use nix::sys::stat::{fstat, fstatat, FileStat, Mode, SFlag};
+
+use crate::dir::Dir;
 
 /// Who may own a FIFO we are about to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,14 +116,17 @@ pub enum FifoError {
     },
 }
 
-/// Opens `path` following the three rules in the module docs. Returns the
+/// Opens `name` in `dir` following the rules in the module docs. Returns the
 /// descriptor and its `fstat`, on which every check was made.
 pub fn open_checked(
-    path: &Path,
+    dir: &Dir,
+    name: &str,
     access: Access,
     owner: FifoOwner,
 ) -> Result<(OwnedFd, FileStat), FifoError> {
-    let before = lstat(path).map_err(|errno| open_error(path, errno))?;
+    let path = &dir.shown(name);
+    let before = fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW)
+        .map_err(|errno| open_error(path, errno))?;
     check_stat(path, &before, owner)?;
     let flags = OFlag::O_NOFOLLOW
         | OFlag::O_NONBLOCK
@@ -129,7 +136,7 @@ pub fn open_checked(
             Access::Write => OFlag::O_WRONLY,
             Access::ReadWrite => OFlag::O_RDWR,
         };
-    let fd = open(path, flags, Mode::empty()).map_err(|errno| open_error(path, errno))?;
+    let fd = openat(dir, name, flags, Mode::empty()).map_err(|errno| open_error(path, errno))?;
     let stat = check_fd(&fd, path, owner)?;
     Ok((fd, stat))
 }
@@ -195,14 +202,18 @@ fn kind_name(kind: SFlag) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dir::DirKind;
     use nix::unistd::{geteuid, mkfifo};
 
-    fn scratch(name: &str) -> PathBuf {
+    fn scratch(name: &str) -> (PathBuf, Dir) {
         let dir =
             std::env::temp_dir().join(format!("attach-fifo-test-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir(&dir).unwrap();
-        dir
+        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o1777))
+            .unwrap();
+        let handle = Dir::own(&dir, DirKind::Shared).unwrap();
+        (dir, handle)
     }
 
     fn me() -> FifoOwner {
@@ -211,29 +222,28 @@ mod tests {
 
     #[test]
     fn accepts_a_private_fifo() {
-        let dir = scratch("ok");
-        let path = dir.join("f");
-        mkfifo(&path, Mode::from_bits_truncate(0o600)).unwrap();
-        assert!(open_checked(&path, Access::Read, me()).is_ok());
+        let (dir, handle) = scratch("ok");
+        mkfifo(&dir.join("f"), Mode::from_bits_truncate(0o600)).unwrap();
+        assert!(open_checked(&handle, "f", Access::Read, me()).is_ok());
         std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
     fn refuses_links_files_and_loose_modes() {
-        let dir = scratch("bad");
+        let (dir, handle) = scratch("bad");
         let fifo = dir.join("fifo");
         mkfifo(&fifo, Mode::from_bits_truncate(0o600)).unwrap();
         let link = dir.join("link");
         std::os::unix::fs::symlink(&fifo, &link).unwrap();
         assert!(matches!(
-            open_checked(&link, Access::Read, me()),
+            open_checked(&handle, "link", Access::Read, me()),
             Err(FifoError::Symlink { .. })
         ));
 
         let file = dir.join("file");
         std::fs::write(&file, b"keep").unwrap();
         assert!(matches!(
-            open_checked(&file, Access::Write, me()),
+            open_checked(&handle, "file", Access::Write, me()),
             Err(FifoError::NotAFifo { .. })
         ));
         assert_eq!(std::fs::read(&file).unwrap(), b"keep");
@@ -243,21 +253,21 @@ mod tests {
         std::fs::set_permissions(&loose, std::os::unix::fs::PermissionsExt::from_mode(0o622))
             .unwrap();
         assert!(matches!(
-            open_checked(&loose, Access::Read, me()),
+            open_checked(&handle, "loose", Access::Read, me()),
             Err(FifoError::Insecure { .. })
         ));
 
         let other = FifoOwner::Uid(geteuid().as_raw() + 1);
         assert!(matches!(
-            open_checked(&fifo, Access::Read, other),
+            open_checked(&handle, "fifo", Access::Read, other),
             Err(FifoError::WrongOwner { .. })
         ));
         assert!(matches!(
-            open_checked(&dir.join("none"), Access::Read, me()),
+            open_checked(&handle, "none", Access::Read, me()),
             Err(FifoError::Missing { .. })
         ));
         assert!(matches!(
-            open_checked(&fifo, Access::Write, me()),
+            open_checked(&handle, "fifo", Access::Write, me()),
             Err(FifoError::NoPeer { .. })
         ));
         std::fs::remove_dir_all(dir).unwrap();

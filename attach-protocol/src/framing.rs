@@ -92,6 +92,9 @@ impl LineReader {
         loop {
             if let Some(pos) = self.buffer[self.scanned..].iter().position(|&b| b == b'\n') {
                 let end = self.scanned + pos;
+                if end > self.limit {
+                    return Err(WireError::LineTooLong { limit: self.limit });
+                }
                 let mut line: Vec<u8> = self.buffer.drain(..=end).collect();
                 line.pop();
                 self.scanned = 0;
@@ -193,6 +196,22 @@ mod tests {
         nix::unistd::write(&w, &[b'a'; 100]).unwrap();
         let err = reader.read_line(r.as_fd(), soon()).unwrap_err();
         assert!(matches!(err, WireError::LineTooLong { limit: 10 }));
+    }
+
+    #[test]
+    fn the_cap_is_exact_even_when_the_newline_arrives_in_the_same_read() {
+        let (r, w) = pipe();
+        let mut reader = LineReader::new(10);
+        nix::unistd::write(&w, b"0123456789\n").unwrap();
+        assert_eq!(
+            reader.read_line(r.as_fd(), soon()).unwrap().unwrap(),
+            b"0123456789"
+        );
+        nix::unistd::write(&w, b"0123456789A\n").unwrap();
+        assert!(matches!(
+            reader.read_line(r.as_fd(), soon()),
+            Err(WireError::LineTooLong { limit: 10 })
+        ));
     }
 
     #[test]

@@ -6,10 +6,11 @@
 //!
 //! Transport, in one paragraph: the client creates the request FIFO
 //! `/tmp/<pid>.pipe` and a reply FIFO `/tmp/<pid>.<token>.reply` (both mode 0600 and
-//! owned by the target's uid), writes a `hello` line into the request FIFO and rings
-//! the doorbell (SIGUSR1). The agent opens both FIFOs without following links, checks
-//! the opened descriptors, and answers every request with exactly one JSON line on the
-//! reply FIFO, in order.
+//! owned by the target's uid; in the agent's private directory instead if someone
+//! planted the `/tmp` name), writes a `hello` line into the request FIFO and rings the
+//! doorbell (SIGUSR1) on the agent thread. The agent opens both FIFOs without following
+//! links, checks the opened descriptors, and answers every request with exactly one
+//! JSON line on the reply FIFO, in order.
 //!
 //! This crate must never evaluate anything or touch process state: it is pure
 //! contract plus the small amount of I/O (bounded line reads, deadline writes,
@@ -18,6 +19,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod dir;
 pub mod fifo;
 pub mod framing;
 pub mod marker;
@@ -26,9 +28,10 @@ pub mod paths;
 pub mod procfs;
 pub mod stacks;
 
+pub use dir::{Dir, DirError, DirKind};
 pub use fifo::{Access, FifoError, FifoOwner};
 pub use framing::{decode_line, encode_line, write_all_by, LineReader, WireError};
-pub use marker::{AgentMarker, AGENT_THREAD_NAME};
+pub use marker::{is_doorbell, AgentMarker, AGENT_THREAD_NAME};
 pub use message::{ErrorKind, Reply, Request};
 pub use paths::{FifoPaths, Token};
 pub use procfs::ProcStatus;

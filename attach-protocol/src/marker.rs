@@ -1,16 +1,24 @@
 //! How a process announces "an attach agent runs here", without writing any file.
 //!
 //! The agent keeps one anonymous memory file (`memfd_create`) open whose *name* is
-//! the announcement: `attach-agent agent=0.1.0 protocol=1 signal=10`. It shows up in
-//! `/proc/<pid>/fd/*` as `/memfd:<name> (deleted)`, readable by the same users who
-//! may attach (same uid or root), and it disappears with the process, so a worker
-//! killed with SIGKILL can never stay listed. The agent thread is also named
-//! `attach-agent`; discovery requires both.
+//! the announcement: `attach-agent agent=0.1.0 protocol=1 signal=10 tid=4243
+//! dir=/tmp/.attach-4242.<random>`. It shows up in `/proc/<pid>/fd/*` as
+//! `/memfd:<name> (deleted)`, readable by the same users who may attach (same uid or
+//! root), and it disappears with the process, so a worker killed with SIGKILL can never
+//! stay listed. The agent thread (`tid`) is also named `attach-agent`; discovery
+//! requires both. `dir` is the agent's private rendezvous directory.
+//!
+//! An announcement is a claim, not a proof: anything running as the worker's uid, or
+//! a parent that leaked a descriptor into it, can add one. Clients therefore accept
+//! only a doorbell that cannot hurt a process (`is_doorbell`) and refuse a process
+//! whose announcements disagree.
 
 use std::fmt;
 use std::str::FromStr;
 
 use nix::sys::signal::Signal;
+
+use crate::procfs::ProcStatus;
 
 /// Name of the agent thread (`/proc/<pid>/task/<tid>/comm`).
 pub const AGENT_THREAD_NAME: &str = "attach-agent";
@@ -26,6 +34,18 @@ pub struct AgentMarker {
     pub protocol: u32,
     /// The doorbell signal number.
     pub signal: i32,
+    /// The agent thread, which the doorbell is sent to.
+    pub tid: u32,
+    /// The agent's private rendezvous directory, as the agent sees it.
+    pub dir: Option<String>,
+}
+
+/// True for the signals a doorbell may be: SIGUSR1, SIGUSR2 or a real-time signal.
+/// Any other signal could stop, kill or otherwise disturb a process.
+pub fn is_doorbell(signal: i32) -> bool {
+    signal == nix::libc::SIGUSR1
+        || signal == nix::libc::SIGUSR2
+        || (nix::libc::SIGRTMIN()..=nix::libc::SIGRTMAX()).contains(&signal)
 }
 
 impl fmt::Display for AgentMarker {
@@ -33,9 +53,13 @@ impl fmt::Display for AgentMarker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{PREFIX}agent={} protocol={} signal={}",
-            self.agent_version, self.protocol, self.signal
-        )
+            "{PREFIX}agent={} protocol={} signal={} tid={}",
+            self.agent_version, self.protocol, self.signal, self.tid
+        )?;
+        match &self.dir {
+            Some(dir) => write!(f, " dir={dir}"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -54,17 +78,75 @@ impl AgentMarker {
             agent_version: value("agent")?.to_owned(),
             protocol: value("protocol")?.parse().ok()?,
             signal: value("signal")?.parse().ok()?,
+            tid: value("tid")?.parse().ok()?,
+            dir: value("dir").map(str::to_owned),
         })
     }
 
-    /// The announcement among the descriptors of `pid`, if it runs an agent.
-    pub fn of_process(pid: u32) -> Option<AgentMarker> {
-        std::fs::read_dir(format!("/proc/{pid}/fd"))
-            .ok()?
+    /// The announcement of `pid`, its `tid` translated to our pid namespace: None if
+    /// it makes none, an error saying why if it makes several that disagree or its
+    /// descriptors are closed to us. Announcements naming a thread that is not in the
+    /// process are stale (inherited across `fork` from a parent's agent) and ignored.
+    pub fn of_process(pid: u32) -> Result<Option<AgentMarker>, String> {
+        let fds = match std::fs::read_dir(format!("/proc/{pid}/fd")) {
+            Ok(fds) => fds,
+            Err(err) if err.kind() == std::io::ErrorKind::PermissionDenied => {
+                return Err(format!(
+                    "its descriptors (/proc/{pid}/fd), where an agent announces itself, are \
+                     closed to you ({err}); the kernel shows them only to the worker's own uid or \
+                     to CAP_SYS_PTRACE, so nothing was sent"
+                ))
+            }
+            Err(_) => return Ok(None),
+        };
+        let mut found: Vec<AgentMarker> = Vec::new();
+        let markers = fds
             .flatten()
             .filter_map(|fd| std::fs::read_link(fd.path()).ok())
-            .find_map(|target| AgentMarker::from_fd_link(&target.to_string_lossy()))
+            .filter_map(|target| AgentMarker::from_fd_link(&target.to_string_lossy()))
+            .filter_map(|marker| {
+                let tid = our_tid(pid, marker.tid)?;
+                Some(AgentMarker { tid, ..marker })
+            });
+        for marker in markers {
+            if !found.contains(&marker) {
+                found.push(marker);
+            }
+        }
+        match found.as_slice() {
+            [] => Ok(None),
+            [one] => Ok(Some(one.clone())),
+            several => Err(format!(
+                "it carries {} attach announcements that disagree ({}); one was probably \
+                 inherited from a wrapper or parent process, so which doorbell to ring is \
+                 unknown and nothing was sent",
+                several.len(),
+                several
+                    .iter()
+                    .map(|marker| format!("\"{marker}\""))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        }
     }
+}
+
+/// The thread of `pid` that calls itself `tid` in its own pid namespace (the last
+/// `NSpid` entry), as we number it.
+fn our_tid(pid: u32, tid: u32) -> Option<u32> {
+    let own_ns_tid = |task: u32| {
+        ProcStatus::read(format!("/proc/{pid}/task/{task}/status"))
+            .ok()?
+            .namespaced_pid()
+    };
+    if own_ns_tid(tid) == Some(tid) {
+        return Some(tid);
+    }
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .ok()?
+        .flatten()
+        .filter_map(|task| task.file_name().to_str()?.parse::<u32>().ok())
+        .find(|&task| own_ns_tid(task) == Some(tid))
 }
 
 /// The doorbell signal named `text`: `SIGUSR2`, `USR2` or `usr2`.
@@ -88,13 +170,30 @@ mod tests {
             agent_version: "0.1.0".into(),
             protocol: 1,
             signal: 10,
+            tid: 43,
+            dir: Some("/tmp/.attach-42.x".into()),
         };
         let link = format!("/memfd:{marker} (deleted)");
-        assert_eq!(AgentMarker::from_fd_link(&link), Some(marker));
+        assert_eq!(AgentMarker::from_fd_link(&link), Some(marker.clone()));
+        let without_dir = AgentMarker {
+            dir: None,
+            ..marker
+        };
+        let link = format!("/memfd:{without_dir} (deleted)");
+        assert_eq!(AgentMarker::from_fd_link(&link), Some(without_dir));
         assert_eq!(
             AgentMarker::from_fd_link("/memfd:something else (deleted)"),
             None
         );
         assert_eq!(AgentMarker::from_fd_link("/tmp/attach-agent agent=1"), None);
+    }
+
+    #[test]
+    fn only_harmless_signals_are_doorbells() {
+        assert!(is_doorbell(nix::libc::SIGUSR1) && is_doorbell(nix::libc::SIGUSR2));
+        assert!(is_doorbell(nix::libc::SIGRTMIN() + 1));
+        for harmful in [0, 9, 15, 17, 19, 2, 1, -1, 65] {
+            assert!(!is_doorbell(harmful), "{harmful}");
+        }
     }
 }

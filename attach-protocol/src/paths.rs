@@ -16,6 +16,21 @@ pub const FIFO_DIR: &str = "/tmp";
 
 const TOKEN_BYTES: usize = 16;
 
+/// Prefix of the agent's private directory in `/tmp`: `.attach-<pid>.<random>`.
+const PRIVATE_DIR_PREFIX: &str = ".attach-";
+
+/// The name of a private directory for `pid`, made unpredictable by `nonce`.
+pub fn private_dir_name(pid: u32, nonce: &Token) -> String {
+    format!("{PRIVATE_DIR_PREFIX}{pid}.{}", nonce.as_str())
+}
+
+/// The pid a private directory name was made for, if `name` is one.
+pub fn private_dir_pid(name: &str) -> Option<u32> {
+    let (pid, nonce) = name.strip_prefix(PRIVATE_DIR_PREFIX)?.split_once('.')?;
+    Token::parse(nonce).ok()?;
+    pid.parse().ok()
+}
+
 /// A fresh, unguessable session token (128 bits from the kernel's CSPRNG).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Token(String);
@@ -54,37 +69,37 @@ impl fmt::Debug for Token {
     }
 }
 
-/// The FIFO paths of one target process, as seen from the caller's mount namespace.
-#[derive(Debug, Clone)]
+/// The FIFO names of one target process, as the target sees itself (its namespaced
+/// pid, if any). Which directory they live in is the session's `crate::dir::Dir`.
+#[derive(Debug, Clone, Copy)]
 pub struct FifoPaths {
-    dir: PathBuf,
     pid: u32,
 }
 
 impl FifoPaths {
-    /// Paths for `pid` under the standard directory.
+    /// The names for `pid`, the pid the target sees itself as.
     pub fn for_pid(pid: u32) -> FifoPaths {
-        FifoPaths::in_dir(Path::new(FIFO_DIR), pid)
+        FifoPaths { pid }
     }
 
-    /// Paths for `pid` under another directory (e.g. `/proc/<host pid>/root/tmp`
-    /// for a process in its own mount namespace, with `pid` its namespaced pid).
-    pub fn in_dir(dir: &Path, pid: u32) -> FifoPaths {
-        FifoPaths {
-            dir: dir.to_owned(),
-            pid,
-        }
+    /// `<pid>.pipe`: the client writes requests here.
+    pub fn request_name(&self) -> String {
+        format!("{}.pipe", self.pid)
     }
 
-    /// `/tmp/<pid>.pipe`: the client writes requests here.
+    /// `<pid>.<token>.reply`: the agent writes replies here.
+    pub fn reply_name(&self, token: &Token) -> String {
+        format!("{}.{}.reply", self.pid, token.as_str())
+    }
+
+    /// `/tmp/<pid>.pipe`, the request FIFO in the shared directory.
     pub fn request(&self) -> PathBuf {
-        self.dir.join(format!("{}.pipe", self.pid))
+        Path::new(FIFO_DIR).join(self.request_name())
     }
 
-    /// `/tmp/<pid>.<token>.reply`: the agent writes replies here.
+    /// `/tmp/<pid>.<token>.reply`, a reply FIFO in the shared directory.
     pub fn reply(&self, token: &Token) -> PathBuf {
-        self.dir
-            .join(format!("{}.{}.reply", self.pid, token.as_str()))
+        Path::new(FIFO_DIR).join(self.reply_name(token))
     }
 
     /// True for names that look like a reply FIFO of this pid (used to sweep the
@@ -96,14 +111,9 @@ impl FifoPaths {
             .is_some_and(|token| Token::parse(token).is_ok())
     }
 
-    /// The pid as the target sees it (its namespaced pid, if any).
+    /// The pid as the target sees it.
     pub fn pid(&self) -> u32 {
         self.pid
-    }
-
-    /// The directory that holds the FIFOs (`/tmp`, or a container's `/tmp`).
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 }
 
@@ -130,6 +140,14 @@ mod tests {
         ] {
             assert!(Token::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn private_dir_names_round_trip() {
+        let nonce = Token::generate().unwrap();
+        assert_eq!(private_dir_pid(&private_dir_name(42, &nonce)), Some(42));
+        assert_eq!(private_dir_pid(".attach-42.nothex"), None);
+        assert_eq!(private_dir_pid("42.pipe"), None);
     }
 
     #[test]

@@ -69,7 +69,15 @@ impl From<String> for ProcStatus {
 /// The start time of `pid` in clock ticks since boot (field 22 of `/proc/<pid>/stat`),
 /// which tells a restarted pid apart.
 pub fn start_ticks(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat_start_ticks(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// The start time of thread `tid` of `pid`, which tells a reused tid apart.
+pub fn thread_start_ticks(pid: u32, tid: u32) -> Option<u64> {
+    stat_start_ticks(&std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat")).ok()?)
+}
+
+fn stat_start_ticks(stat: &str) -> Option<u64> {
     // The name (field 2) is in parentheses and may hold spaces: count after it.
     stat.get(stat.rfind(')')? + 2..)?
         .split(' ')

@@ -2,9 +2,11 @@
 //!
 //! `install` does, in order: honour `ATTACH_AGENT=off`, refuse a second install in the
 //! same process, install the doorbell handler (refusing to replace a host handler),
-//! block the doorbell in the calling thread, and start the one agent thread. The
-//! agent thread sleeps in `poll` on the self-pipe and uses no CPU until the doorbell
-//! rings; it runs until the process exits (no error or idle period ends it).
+//! block the doorbell in the calling thread, open the rendezvous directories, and
+//! start the one agent thread, which announces itself (with its own tid, the thread
+//! clients ring). The agent thread sleeps in `poll` on the self-pipe and uses no CPU
+//! until the doorbell rings; it runs until the process exits (no error or idle period
+//! ends it).
 
 use std::os::fd::OwnedFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -22,6 +24,7 @@ use crate::error::AgentError;
 use crate::eval::Evaluator;
 use crate::limits::Limits;
 use crate::quiet_panic;
+use crate::rendezvous::Rendezvous;
 use crate::session::{answer_doorbell, AgentContext};
 use crate::signal::choice::DoorbellSignal;
 use crate::signal::doorbell::{self, Doorbell};
@@ -159,40 +162,58 @@ impl AgentBuilder {
         if *installed_in == pid {
             return Err(AgentError::AlreadyInstalled);
         }
-        let announcement = announce(self.signal)?;
+        if !attach_protocol::is_doorbell(self.signal.number()) {
+            return Err(AgentError::NotADoorbell(self.signal));
+        }
         let bell = doorbell::install(self.signal)?;
         doorbell::block_in_this_thread();
         crate::signal::exposure::warn_if_exposed(self.signal.as_nix());
         quiet_panic::install_hook_once();
+        let rendezvous = Rendezvous::prepare(pid);
+        let private_dir = rendezvous.private.as_ref().map(|(_, path)| path.clone());
         let ctx = AgentContext {
             paths: FifoPaths::for_pid(pid),
+            rendezvous,
             limits: self.limits,
             process_name: crate::builtins::process_name(),
             sessions: 0,
         };
         let registry = self.registry;
+        let signal = self.signal;
+        let (announced, announcement) = std::sync::mpsc::sync_channel(1);
         std::thread::Builder::new()
             .name(AGENT_THREAD_NAME.into())
             .stack_size(16 * 1024 * 1024)
             .spawn(move || {
                 // Held for the life of the agent: closing it would end the announcement.
-                let _announcement = announcement;
+                // Without one no client can find the agent, but the thread still owns
+                // the self-pipe the installed handler writes to, so it stays.
+                let (_announcement, outcome) = match announce(signal, private_dir) {
+                    Ok(fd) => (Some(fd), Ok(())),
+                    Err(err) => (None, Err(err)),
+                };
+                let _ = announced.send(outcome);
                 run(bell, ctx, registry)
             })
             .map_err(AgentError::Thread)?;
         *installed_in = pid;
+        announcement
+            .recv()
+            .unwrap_or(Err(AgentError::setup(Errno::ECHILD)))?;
         tracing::debug!(target: "attach::agent", signal = %self.signal, "attach agent installed");
         Ok(Agent { enabled: true })
     }
 }
 
 /// The memfd whose name tells `attach --list` that an agent runs here (see
-/// `attach_protocol::marker`).
-fn announce(signal: DoorbellSignal) -> Result<OwnedFd, AgentError> {
+/// `attach_protocol::marker`). Called on the agent thread: it announces its own tid.
+fn announce(signal: DoorbellSignal, dir: Option<String>) -> Result<OwnedFd, AgentError> {
     let marker = AgentMarker {
         agent_version: env!("CARGO_PKG_VERSION").to_owned(),
         protocol: attach_protocol::PROTOCOL_VERSION,
         signal: signal.number(),
+        tid: nix::unistd::gettid().as_raw() as u32,
+        dir,
     };
     memfd_create(marker.to_string().as_str(), MFdFlags::MFD_CLOEXEC).map_err(AgentError::setup)
 }

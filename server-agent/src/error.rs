@@ -14,6 +14,9 @@ pub enum AgentError {
          Pick another doorbell with AgentBuilder::signal (and `attach --signal`)"
     )]
     SignalInUse(DoorbellSignal),
+    /// The doorbell would be a signal that can hurt the host; clients refuse it too.
+    #[error("{0} cannot be a doorbell: attach only rings SIGUSR1, SIGUSR2 or a real-time signal")]
+    NotADoorbell(DoorbellSignal),
     /// `install` already succeeded in this process.
     #[error("the attach agent is already installed in this process")]
     AlreadyInstalled,

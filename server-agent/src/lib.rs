@@ -52,6 +52,7 @@ mod eval;
 mod inflight;
 mod limits;
 mod quiet_panic;
+mod rendezvous;
 mod session;
 mod signal;
 mod state;

@@ -2,8 +2,10 @@
 //!
 //! The agent trusts nothing it finds in `/tmp`: the request FIFO is opened with the
 //! checks in `attach_protocol::fifo`, the client's uid is taken from `fstat` of that
-//! opened descriptor, and the reply FIFO path is derived from our pid and the token
-//! (never read from the wire), then checked to belong to that same uid.
+//! opened descriptor, and the reply FIFO name is derived from our pid and the token
+//! (never read from the wire), then checked to belong to that same uid. It looks in
+//! the shared `/tmp` first, then in its private directory (`crate::rendezvous`); the
+//! reply FIFO must be in the directory the request came through.
 //!
 //! Every wait has a deadline (hello, idle, write), so a client that stalls or vanishes
 //! ends its session instead of the agent thread. This module never unlinks anything:
@@ -14,14 +16,15 @@ use std::time::Instant;
 
 use attach_protocol::fifo::{open_checked, Access, FifoError, FifoOwner};
 use attach_protocol::{
-    decode_line, encode_line, write_all_by, ErrorKind, FifoPaths, LineReader, ProcStatus, Reply,
-    Request, Token, WireError, MAX_REQUEST_LINE, PROTOCOL_VERSION,
+    decode_line, encode_line, write_all_by, Dir, ErrorKind, FifoPaths, LineReader, ProcStatus,
+    Reply, Request, Token, WireError, MAX_REQUEST_LINE, PROTOCOL_VERSION,
 };
 use tracing::{debug, info, warn};
 
 use crate::eval::complete;
 use crate::eval::{Evaluator, SessionScope};
 use crate::limits::Limits;
+use crate::rendezvous::Rendezvous;
 
 /// How much of a command the audit log keeps.
 const AUDIT_COMMAND_CHARS: usize = 200;
@@ -29,6 +32,7 @@ const AUDIT_COMMAND_CHARS: usize = 200;
 /// What the agent thread keeps between sessions.
 pub(crate) struct AgentContext {
     pub(crate) paths: FifoPaths,
+    pub(crate) rendezvous: Rendezvous,
     pub(crate) limits: Limits,
     pub(crate) process_name: String,
     pub(crate) sessions: u64,
@@ -42,20 +46,14 @@ struct Client {
     /// The claimed pid exists and runs as `uid` or root.
     pid_verified: bool,
     session: String,
+    /// Which directory the FIFOs were in: `shared` or `private`.
+    rendezvous: &'static str,
 }
 
 /// Answers one ring of the doorbell: serves a session if a valid client is waiting.
 pub(crate) fn answer_doorbell(ctx: &mut AgentContext, evaluator: &Evaluator) {
-    let request_path = ctx.paths.request();
-    let me = nix::unistd::geteuid().as_raw();
-    // The client's uid is the owner of the opened request FIFO: only that uid (or
-    // root) could have created it with mode 0600 and written a hello into it.
-    let (request, uid) = match open_checked(&request_path, Access::Read, FifoOwner::UidOrRoot(me)) {
-        Ok((fd, stat)) => (fd, stat.st_uid),
-        Err(FifoError::Missing { .. }) => {
-            return debug!(target: "attach::agent", "doorbell rang with no request FIFO")
-        }
-        Err(err) => return warn!(target: "attach::agent", %err, "refused the request FIFO"),
+    let Some((dir, rendezvous, request, uid)) = open_request(ctx) else {
+        return;
     };
     let mut reader = LineReader::new(MAX_REQUEST_LINE);
     let hello = match reader.read_line(request.as_fd(), Instant::now() + ctx.limits.hello_timeout) {
@@ -78,8 +76,8 @@ pub(crate) fn answer_doorbell(ctx: &mut AgentContext, evaluator: &Evaluator) {
             "no usable token in the first line; session refused unanswered"
         );
     };
-    let reply_path = ctx.paths.reply(&token);
-    let reply = match open_checked(&reply_path, Access::Write, FifoOwner::Uid(uid)) {
+    let reply_name = ctx.paths.reply_name(&token);
+    let reply = match open_checked(dir, &reply_name, Access::Write, FifoOwner::Uid(uid)) {
         Ok((fd, _)) => fd,
         Err(err) => return warn!(target: "attach::agent", %err, "refused the reply FIFO"),
     };
@@ -105,6 +103,7 @@ pub(crate) fn answer_doorbell(ctx: &mut AgentContext, evaluator: &Evaluator) {
         claimed_pid,
         pid_verified: pid_runs_as(claimed_pid, uid),
         session: format!("{}-{}", std::process::id(), ctx.sessions),
+        rendezvous,
     };
     if version != PROTOCOL_VERSION {
         let message = format!(
@@ -128,7 +127,7 @@ pub(crate) fn answer_doorbell(ctx: &mut AgentContext, evaluator: &Evaluator) {
     info!(
         target: "attach::audit",
         session = %client.session, uid = client.uid, client_pid = client.claimed_pid,
-        "session opened"
+        rendezvous = client.rendezvous, "session opened"
     );
     let reason = serve(
         &mut channel,
@@ -169,6 +168,25 @@ fn parse_hello(line: &[u8]) -> (Option<Token>, Result<(u32, u32), String>) {
 fn token_field(line: &[u8]) -> Option<Token> {
     let object: serde_json::Value = serde_json::from_slice(line).ok()?;
     Token::parse(object.get("token")?.as_str()?).ok()
+}
+
+/// The first acceptable request FIFO: in which directory, the open read end, and its
+/// owner (the client's uid: only that uid, or root, could have created a mode-0600 FIFO
+/// and written a hello into it). Refusals are logged and the next directory is tried.
+fn open_request(ctx: &AgentContext) -> Option<(&Dir, &'static str, OwnedFd, u32)> {
+    let me = nix::unistd::geteuid().as_raw();
+    let name = ctx.paths.request_name();
+    for (dir, rendezvous) in ctx.rendezvous.each() {
+        match open_checked(dir, &name, Access::Read, FifoOwner::UidOrRoot(me)) {
+            Ok((fd, stat)) => return Some((dir, rendezvous, fd, stat.st_uid)),
+            Err(FifoError::Missing { .. }) => {}
+            Err(err) => {
+                warn!(target: "attach::agent", %err, rendezvous, "refused the request FIFO")
+            }
+        }
+    }
+    debug!(target: "attach::agent", "doorbell rang with no usable request FIFO");
+    None
 }
 
 /// The request loop. Returns why the session ended.

@@ -1,5 +1,6 @@
 //! Another local user plants or hijacks the FIFOs: the agent opens nothing it should
-//! not, evaluates nothing, writes nothing; the CLI refuses and says how to clean up.
+//! not, evaluates nothing of theirs, writes nothing; the CLI leaves the planted file
+//! alone, says so, and meets the agent in its private directory instead.
 //!
 //! The "other user" is uid 65534 (nobody); the tests run as root, as CI does.
 
@@ -47,16 +48,20 @@ fn bystander(worker: &Worker, name: &str) -> PathBuf {
     path
 }
 
-/// Runs `attach -e 1`, which must refuse the planted `path` and say how to remove it.
-fn cli_refuses(worker: &Worker, path: &Path) {
+/// Runs `attach -e 1`, which must refuse the planted `path`, say how to remove it,
+/// and still get its answer through the agent's private directory (audited as such).
+fn cli_goes_around(worker: &mut Worker, path: &Path) {
     let run = eval(worker.pid, "1");
-    assert_eq!(run.code, 2, "{run:?}");
+    assert_eq!((run.code, run.stdout.trim()), (0, "1"), "{run:?}");
     let shown = path.display().to_string();
     assert!(
         run.stderr.contains(&format!("refusing to use {shown}"))
-            && run.stderr.contains(&format!("rm {shown}")),
+            && run.stderr.contains(&format!("rm {shown}"))
+            && run.stderr.contains("using the agent's private directory"),
         "{run:?}"
     );
+    let opened = worker.wait_log("session opened");
+    assert!(opened.contains("rendezvous=\"private\""), "{opened}");
 }
 
 /// Rings the agent directly and waits for it to refuse `which` FIFO.
@@ -69,14 +74,14 @@ fn agent_refuses(worker: &mut Worker, which: &str) {
     worker.wait_log(&format!("refused the {which} FIFO"));
 }
 
-/// Nothing was evaluated: no audit record, and `bump()` never ran.
+/// Nothing of the lure was evaluated: no audit record of it, and `bump()` never ran.
 fn nothing_evaluated(worker: &mut Worker) {
     let _ = std::fs::remove_file(FifoPaths::for_pid(worker.pid).request());
     assert!(
         !worker
             .log_so_far()
             .iter()
-            .any(|line| line.contains("evaluated")),
+            .any(|line| line.contains("evaluated") && line.contains("bump()")),
         "{:?}",
         worker.log_seen
     );
@@ -98,7 +103,7 @@ fn planted_request_fifo(mode: u32, uid: u32) {
     let (_reply, reply_path) = honest_reply(&worker, &token);
     let request = FifoPaths::for_pid(worker.pid).request();
     let _held = fifo(&request, mode, uid, &lure(&token));
-    cli_refuses(&worker, &request);
+    cli_goes_around(&mut worker, &request);
     agent_refuses(&mut worker, "request");
     assert!(
         request.exists(),
@@ -131,7 +136,7 @@ fn planted_request_link(target: impl FnOnce(&Worker) -> PathBuf) {
     let read_file = |path: &Path| path.is_file().then(|| std::fs::read(path).unwrap());
     let before = read_file(&target);
     symlink(&target, &request).unwrap();
-    cli_refuses(&worker, &request);
+    cli_goes_around(&mut worker, &request);
     agent_refuses(&mut worker, "request");
     assert_eq!(read_file(&target), before, "the link's target was touched");
     nothing_evaluated(&mut worker);
@@ -177,13 +182,13 @@ fn a_regular_file_or_a_directory_at_the_request_path_is_refused() {
     let (_reply, reply_path) = honest_reply(&worker, &token);
     std::fs::write(&request, lure(&token)).unwrap();
     std::fs::set_permissions(&request, std::fs::Permissions::from_mode(0o600)).unwrap();
-    cli_refuses(&worker, &request);
+    cli_goes_around(&mut worker, &request);
     agent_refuses(&mut worker, "request");
     assert_eq!(std::fs::read(&request).unwrap(), lure(&token));
     std::fs::remove_file(&request).unwrap();
 
     std::fs::create_dir(&request).unwrap();
-    cli_refuses(&worker, &request);
+    cli_goes_around(&mut worker, &request);
     agent_refuses(&mut worker, "request");
     std::fs::remove_dir(&request).unwrap();
     nothing_evaluated(&mut worker);
