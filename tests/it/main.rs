@@ -19,6 +19,7 @@ mod fuzz;
 mod hijack;
 mod host_safety;
 mod hygiene;
+mod impostors;
 mod prefork;
 mod queue_worker;
 mod session;

@@ -56,11 +56,24 @@ impl Worker {
     /// Starts `program` with extra environment variables. Logging is off unless `env`
     /// sets `RUST_LOG`; then stderr is collected for `wait_log`.
     pub fn start_with_env(program: PathBuf, args: &[&str], env: &[(&str, &str)]) -> Worker {
+        Worker::spawn(program, args, env, None)
+    }
+
+    /// Starts `program` as `uid` (group `uid` too), with extra environment variables.
+    pub fn start_as(uid: u32, program: PathBuf, args: &[&str], env: &[(&str, &str)]) -> Worker {
+        Worker::spawn(program, args, env, Some(uid))
+    }
+
+    fn spawn(program: PathBuf, args: &[&str], env: &[(&str, &str)], uid: Option<u32>) -> Worker {
         let filter = env
             .iter()
             .find_map(|(key, value)| (*key == "RUST_LOG").then_some(*value))
             .unwrap_or("off");
-        let mut child = Command::new(&program)
+        let mut command = Command::new(&program);
+        if let Some(uid) = uid {
+            command.uid(uid).gid(uid);
+        }
+        let mut child = command
             .args(args)
             .env("RUST_LOG", filter)
             .envs(env.iter().copied())
@@ -286,6 +299,13 @@ pub fn attach(args: &[&str], stdin: &str) -> Run {
     let mut command = Command::new(attach_bin());
     command.args(args);
     run_bounded(command, stdin)
+}
+
+/// Runs `attach args...` as `uid` (group `uid` too), as `attach` does.
+pub fn attach_as(uid: u32, args: &[&str]) -> Run {
+    let mut command = Command::new(attach_bin());
+    command.args(args).uid(uid).gid(uid);
+    run_bounded(command, "")
 }
 
 /// Runs `command` with `stdin` piped in, bounded by `WAIT`.
