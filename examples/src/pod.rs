@@ -8,12 +8,16 @@ use std::time::{Duration, Instant};
 /// The `unshare` arguments that run `program` as pid 1 of a new pid namespace, with
 /// its own mount namespace, `/proc` and an empty `/tmp`.
 pub fn unshare_args(program: &Path) -> Vec<String> {
-    // The binary may itself live under /tmp (a checkout there): open it before the
+    unshare_args_then(program, "mount -t tmpfs tmpfs /tmp && exec /proc/self/fd/3")
+}
+
+/// The `unshare` arguments that, in a new pid and mount namespace with its own
+/// `/proc`, open `program` as fd 3 and then run the shell command `then` (which
+/// ends by exec'ing `/proc/self/fd/3`, the way it sees it).
+pub fn unshare_args_then(program: &Path, then: &str) -> Vec<String> {
+    // The binary may itself live under /tmp (a checkout there): open it before a
     // private /tmp hides it, and exec it through the open descriptor.
-    let script = format!(
-        "exec 3< '{}' && mount -t tmpfs tmpfs /tmp && exec /proc/self/fd/3",
-        program.display()
-    );
+    let script = format!("exec 3< '{}' && {then}", program.display());
     [
         "--pid",
         "--mount",
