@@ -20,6 +20,7 @@ mod hijack;
 mod host_safety;
 mod hygiene;
 mod impostors;
+mod planted;
 mod prefork;
 mod queue_worker;
 mod session;
