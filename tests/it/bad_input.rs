@@ -121,6 +121,30 @@ fn a_100_mib_line_is_cut_off_without_memory_growth() {
     next_client_is_served(&worker);
 }
 
+/// An `eval` of `1` padded with a comment to exactly `len` bytes, newline excluded.
+fn eval_line_of(len: usize) -> Vec<u8> {
+    let (head, tail) = (&b"{\"op\":\"eval\",\"id\":7,\"code\":\"1//"[..], b"\"}\n");
+    let mut line = head.to_vec();
+    line.resize(len - (tail.len() - 1), b'a');
+    line.extend_from_slice(tail);
+    line
+}
+
+#[test]
+fn the_request_cap_is_exact() {
+    let worker = Worker::fixture(&[]);
+    let mut client = RawClient::connect(worker.pid);
+    assert!(client.send(&eval_line_of(attach_protocol::MAX_REQUEST_LINE)));
+    match client.reply() {
+        Some(Reply::Value { id: 7, value, .. }) => assert_eq!(value, 1),
+        other => panic!("a line of exactly the cap is accepted: {other:?}"),
+    }
+    assert!(client.send(&eval_line_of(attach_protocol::MAX_REQUEST_LINE + 1)));
+    expect_error(&mut client, ErrorKind::Protocol, "request longer than");
+    drop(client);
+    next_client_is_served(&worker);
+}
+
 #[test]
 fn huge_results_and_deep_recursion_are_stopped_by_limits() {
     let worker = Worker::fixture(&[]);
