@@ -126,3 +126,42 @@ fn threads_started_before_install_never_see_the_doorbell() {
     let run = eval(worker.pid, "early_eintr");
     assert_eq!(run.stdout.trim(), "0", "early threads saw EINTR: {run:?}");
 }
+
+/// Starts `sleep` until it gets `pid` (set through `ns_last_pid`; other tests start
+/// processes too, so this may take a few tries). None if it never does.
+fn sleeper_with_pid(pid: u32) -> Option<std::process::Child> {
+    for _ in 0..50 {
+        std::fs::write("/proc/sys/kernel/ns_last_pid", (pid - 1).to_string()).ok()?;
+        let mut child = std::process::Command::new("sleep").arg("30").spawn().ok()?;
+        if child.id() == pid {
+            return Some(child);
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    None
+}
+
+#[test]
+fn a_reused_pid_never_gets_the_doorbell_meant_for_the_process_inspected() {
+    let mut worker = Worker::fixture(&[]);
+    let pid = worker.pid;
+    let target = attach_cli::Target::inspect(pid, None).expect("the worker is attachable");
+    worker.signal(nix::sys::signal::Signal::SIGKILL);
+    worker.wait_exit();
+    let Some(mut impostor) = sleeper_with_pid(pid) else {
+        panic!("could not start a process with the reused pid {pid}");
+    };
+    let rung = target.ring();
+    assert!(
+        matches!(rung, Err(attach_cli::ConnectError::Exited { .. })),
+        "{rung:?}"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert!(
+        matches!(impostor.try_wait(), Ok(None)),
+        "the process that reused the pid was signalled"
+    );
+    impostor.kill().unwrap();
+    impostor.wait().unwrap();
+}
