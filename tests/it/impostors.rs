@@ -110,6 +110,17 @@ fn a_forged_sigterm_doorbell_alone_is_refused_as_root_and_as_nobody() {
 }
 
 #[test]
+fn an_agent_refuses_a_doorbell_that_could_hurt_its_host() {
+    let worker = Worker::start(fixture(), &["--signal", "SIGTERM"]);
+    assert!(
+        worker.first_line.starts_with("install failed")
+            && worker.first_line.contains("cannot be a doorbell"),
+        "{}",
+        worker.first_line
+    );
+}
+
+#[test]
 fn a_stale_announcement_naming_no_thread_of_the_process_is_ignored() {
     let worker = forged(None, "1", &[]);
     let run = eval(worker.pid, "counter");
