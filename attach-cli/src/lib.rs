@@ -3,8 +3,10 @@
 //!
 //! The `attach` binary (`main.rs` and the modules it declares) adds everything a
 //! person sees: arguments, discovery, output and its escaping, history, the shell.
-//! This library never writes to stdout or stderr, and never signals a process that
-//! has not proven (via `/proc/<pid>/status`) that it catches the doorbell.
+//! This library never writes to stdout or stderr (the caller's `notice` hears what a
+//! person should know), and never signals a process that has not shown
+//! (announcement, agent thread, `SigCgt`) that its agent catches the doorbell; it then
+//! rings only that agent thread.
 
 #![warn(missing_docs)]
 

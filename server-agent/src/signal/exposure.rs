@@ -2,9 +2,10 @@
 //!
 //! `install` blocks the doorbell in the calling thread, and threads started later
 //! inherit that. Threads that already existed (an async runtime built first, a pool
-//! started first) keep their old mask: the doorbell may land on them and interrupt a
-//! blocking call with EINTR. The agent cannot change another thread's mask, so it
-//! says so, by name, through `tracing`.
+//! started first) keep their old mask. `attach` rings the agent thread itself, so its
+//! doorbell never lands on them, but a signal sent to the whole process (`kill`) may,
+//! and interrupt a blocking call with EINTR. The agent cannot change another thread's
+//! mask, so it says so, by name, through `tracing`.
 
 use attach_protocol::ProcStatus;
 use nix::sys::signal::Signal;
@@ -36,8 +37,9 @@ pub(crate) fn warn_if_exposed(signal: Signal) {
             target: "attach::agent",
             threads = %exposed.join(", "),
             "{} thread(s) started before the attach agent was installed do not block {signal:?}: \
-             the doorbell may interrupt them (EINTR). Install the agent first, before starting \
-             threads or building an async runtime (see the README, \"Async hosts\")",
+             attach rings only the agent thread, but a {signal:?} sent to the whole process may \
+             interrupt them (EINTR). Install the agent first, before starting threads or building \
+             an async runtime (see the README, \"Async hosts\")",
             exposed.len()
         );
     }
