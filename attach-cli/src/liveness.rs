@@ -3,12 +3,12 @@
 //! prompt. The session's own waits already watch the target; this covers the time
 //! between commands, so the client says so within a second and exits 2.
 //!
-//! A pidfd of the target becomes readable the moment it exits. It is opened after
-//! the target was inspected and checked against the inspected start time, so a
-//! reused pid is never mistaken for it; where pidfds are missing (old kernels,
-//! seccomp) the target is checked every `CHECK` instead. Never signals anything.
+//! The target's pidfd (`Target::pidfd`, opened before the target was inspected, so a
+//! reused pid is never mistaken for it) becomes readable the moment it exits; where
+//! pidfds are missing (old kernels, seccomp) the target is checked every `CHECK`
+//! instead. Never signals anything.
 
-use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::BorrowedFd;
 use std::time::Duration;
 
 use attach_cli::Target;
@@ -34,15 +34,12 @@ pub enum Woken {
 /// Watches one target for its exit.
 pub struct ExitWatch {
     target: Target,
-    pidfd: Option<OwnedFd>,
 }
 
 impl ExitWatch {
     pub fn new(target: &Target) -> ExitWatch {
-        let pidfd = open_pidfd(target.pid).filter(|_| target.is_alive());
         ExitWatch {
             target: target.clone(),
-            pidfd,
         }
     }
 
@@ -71,7 +68,7 @@ impl ExitWatch {
     fn check(&self, input: Option<BorrowedFd<'_>>) -> Option<Woken> {
         let mut fds: Vec<PollFd<'_>> = input
             .into_iter()
-            .chain(self.pidfd.as_ref().map(AsFd::as_fd))
+            .chain(self.target.pidfd())
             .map(|fd| PollFd::new(fd, PollFlags::POLLIN))
             .collect();
         let timeout = PollTimeout::try_from(CHECK).unwrap_or(PollTimeout::MAX);
@@ -84,7 +81,7 @@ impl ExitWatch {
             }
         };
         let woke = |fd: &PollFd<'_>| fd.revents().is_some_and(|events| !events.is_empty());
-        let exited = match self.pidfd {
+        let exited = match self.target.pidfd() {
             Some(_) => fds.last().is_some_and(woke),
             None => !self.target.is_alive(),
         };
@@ -93,12 +90,4 @@ impl ExitWatch {
         }
         (ready > 0 && input.is_some() && woke(&fds[0])).then_some(Woken::Input)
     }
-}
-
-fn open_pidfd(pid: u32) -> Option<OwnedFd> {
-    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
-    let fd = unsafe { nix::libc::syscall(nix::libc::SYS_pidfd_open, pid as nix::libc::pid_t, 0) };
-    let fd = i32::try_from(fd).ok().filter(|fd| *fd >= 0)?;
-    // SAFETY: the kernel just returned `fd`; nothing else owns it.
-    Some(unsafe { OwnedFd::from_raw_fd(fd) })
 }
