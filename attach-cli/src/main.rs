@@ -203,8 +203,15 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
 }
 
 fn parse_signal(text: &str) -> Result<Signal, String> {
-    attach_protocol::marker::parse_signal(text)
-        .ok_or_else(|| format!("`{text}` is not a signal name (try USR1 or USR2)"))
+    let signal = attach_protocol::marker::parse_signal(text)
+        .ok_or_else(|| format!("`{text}` is not a signal name (try USR1 or USR2)"))?;
+    if !attach_protocol::is_doorbell(signal as i32) {
+        return Err(format!(
+            "{signal} is not a doorbell; attach only sends USR1 or USR2 \
+             (others could stop or kill the worker)"
+        ));
+    }
+    Ok(signal)
 }
 
 #[cfg(test)]
@@ -224,5 +231,6 @@ mod tests {
         assert_eq!(parse_signal("usr2"), Ok(Signal::SIGUSR2));
         assert_eq!(parse_signal("SIGUSR1"), Ok(Signal::SIGUSR1));
         assert!(parse_signal("nope").is_err());
+        assert!(parse_signal("TERM").is_err() && parse_signal("SIGSTOP").is_err());
     }
 }
