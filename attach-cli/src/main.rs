@@ -122,7 +122,7 @@ pub struct Args {
     #[arg(long, default_value = "5", value_name = "SECONDS", value_parser = parse_seconds)]
     timeout: Duration,
 
-    /// The signal the worker's agent listens for [default: the one it announces, else USR1].
+    /// The signal the worker's agent listens for [default: the one it announces; USR1 or USR2 only].
     #[arg(long, value_name = "SIGNAL", value_parser = parse_signal)]
     signal: Option<Signal>,
 

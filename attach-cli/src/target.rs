@@ -72,6 +72,7 @@ impl Target {
         if me != 0 && me != uid {
             return Err(ConnectError::PermissionDenied { pid, owner: uid });
         }
+        let (root, root_shown) = open_root(pid)?;
         let marker = AgentMarker::of_process(pid)
             .map_err(|reason| ConnectError::Announcements { pid, reason })?
             .ok_or_else(|| ConnectError::Unannounced {
@@ -99,7 +100,6 @@ impl Target {
                 ),
             })?;
         let ns_pid = status.namespaced_pid().unwrap_or(pid);
-        let (root, root_shown) = open_root(pid)?;
         Ok(Target {
             pid,
             name,

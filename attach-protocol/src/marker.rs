@@ -88,21 +88,30 @@ impl AgentMarker {
     /// descriptors are closed to us. Announcements naming a thread that is not in the
     /// process are stale (inherited across `fork` from a parent's agent) and ignored.
     pub fn of_process(pid: u32) -> Result<Option<AgentMarker>, String> {
+        let closed = |err: std::io::Error| {
+            format!(
+                "its descriptors (/proc/{pid}/fd), where an agent announces itself, are closed \
+                 to you ({err}); the kernel shows them only to the worker's own uid or to \
+                 CAP_SYS_PTRACE, so nothing was sent"
+            )
+        };
+        let denied = |err: &std::io::Error| err.kind() == std::io::ErrorKind::PermissionDenied;
         let fds = match std::fs::read_dir(format!("/proc/{pid}/fd")) {
             Ok(fds) => fds,
-            Err(err) if err.kind() == std::io::ErrorKind::PermissionDenied => {
-                return Err(format!(
-                    "its descriptors (/proc/{pid}/fd), where an agent announces itself, are \
-                     closed to you ({err}); the kernel shows them only to the worker's own uid or \
-                     to CAP_SYS_PTRACE, so nothing was sent"
-                ))
-            }
+            Err(err) if denied(&err) => return Err(closed(err)),
             Err(_) => return Ok(None),
         };
+        let mut links = Vec::new();
+        for fd in fds.flatten() {
+            match std::fs::read_link(fd.path()) {
+                Ok(link) => links.push(link),
+                Err(err) if denied(&err) => return Err(closed(err)),
+                Err(_) => {}
+            }
+        }
         let mut found: Vec<AgentMarker> = Vec::new();
-        let markers = fds
-            .flatten()
-            .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+        let markers = links
+            .iter()
             .filter_map(|target| AgentMarker::from_fd_link(&target.to_string_lossy()))
             .filter_map(|marker| {
                 let tid = our_tid(pid, marker.tid)?;

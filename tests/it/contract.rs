@@ -159,11 +159,11 @@ fn sized_expression(bytes: usize) -> (String, usize) {
 /// The largest expression whose `eval` line (JSON framing and a small id included)
 /// fits the 1 MiB request limit, and its value.
 fn largest_expression() -> (String, usize) {
-    let empty = Request::Eval {
-        id: 1,
-        code: String::new(),
-    };
-    sized_expression(MAX_REQUEST_LINE - (encode_line(&empty).len() - 1))
+    // JSON escapes the expression's quotes: measure the framing on a sample.
+    let line_len = |code: String| encode_line(&Request::Eval { id: 1, code }).len() - 1;
+    let (sample, _) = sized_expression(100);
+    let framing = line_len(sample) - 100;
+    sized_expression(MAX_REQUEST_LINE - framing)
 }
 
 #[test]
