@@ -8,11 +8,10 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use attach_examples::pod;
 use attach_protocol::ProcStatus;
 
-use crate::support::pod::fixture_pod;
-use crate::support::{attach, unique, OpenSession, Worker, WAIT};
+use crate::support::pod::{fixture_pod, fixture_pod_then};
+use crate::support::{attach, unique, OpenSession, Worker};
 
 #[test]
 fn a_worker_in_its_own_namespaces_is_attached_by_its_host_pid() {
@@ -138,21 +137,10 @@ impl Jail {
     /// `unshare` process and the worker's host pid.
     fn start(&self) -> (Worker, u32) {
         let root = self.root.display();
-        let args = pod::unshare_args_then(
-            Path::new(env!("CARGO_BIN_EXE_fixture-worker")),
-            &format!(
-                "mount --rbind /usr '{root}/usr' && mount -t proc proc '{root}/proc' \
-                 && exec chroot '{root}' /proc/self/fd/3"
-            ),
-        );
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let holder = Worker::start("unshare".into(), &args);
-        assert_eq!(
-            holder.first_line, "ready",
-            "the chrooted worker did not start"
-        );
-        let host_pid = pod::child_of(holder.pid, WAIT).expect("unshare started the worker");
-        (holder, host_pid)
+        fixture_pod_then(&format!(
+            "mount --rbind /usr '{root}/usr' && mount -t proc proc '{root}/proc' \
+             && exec chroot '{root}' /proc/self/fd/3"
+        ))
     }
 }
 
