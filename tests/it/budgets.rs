@@ -3,7 +3,6 @@
 //! most the budget plus a few MiB, gives it back when the session ends, and the agent
 //! answers the next session.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use attach_protocol::{encode_line, ErrorKind, Reply, Request};
@@ -127,19 +126,12 @@ fn end_and_check_given_back(worker: &Worker, client: RawClient, before: u64, att
 
 #[test]
 fn a_loop_over_any_call_ends_at_the_time_limit() {
-    // gdb stops every thread of the worker, the agent's too, for as long as it reads
-    // them (seconds on a loaded machine), which no deadline can interrupt: the loop
-    // uses eu-stack, which stops the process for milliseconds (or, missing, fails).
-    let worker = Worker::start_with_env(
-        PathBuf::from(env!("CARGO_BIN_EXE_fixture-worker")),
-        &[],
-        &[("ATTACH_STACKS_TOOL", "eu-stack")],
-    );
+    let worker = Worker::fixture(&[]);
     let mut client = RawClient::connect(worker.pid);
     for (id, call) in CALLS.iter().enumerate() {
         let started = Instant::now();
-        // `try` cannot swallow the limit; errors of the call itself (no stack tool on
-        // this machine) must not end the loop early either.
+        // `try` cannot swallow the limit; an error of the call itself must not end
+        // the loop early either.
         let reply = ask(
             &mut client,
             id as u64,
