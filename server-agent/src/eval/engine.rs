@@ -16,6 +16,7 @@ use attach_protocol::{ErrorKind, Reply};
 use rhai::{Dynamic, Engine, EvalAltResult, Position, Scope, AST};
 
 use crate::budget::{self, Exceeded, Plan};
+use crate::eval::guarded;
 use crate::eval::meter::{self, Kept, Meter};
 use crate::eval::reply::{self, to_json};
 use crate::eval::values::{ValueError, Values};
@@ -119,6 +120,7 @@ impl Evaluator {
         });
         let mut engine = Engine::new();
         apply_limits(&mut engine, limits);
+        guarded::guard(&mut engine);
         route_output(&mut engine, &state);
         stop_at_deadline(&mut engine);
         let meter = Rc::new(Meter::default());

@@ -6,6 +6,7 @@
 
 pub(crate) mod complete;
 mod engine;
+mod guarded;
 mod meter;
 mod reply;
 pub(crate) mod values;

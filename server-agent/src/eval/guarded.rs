@@ -1,0 +1,214 @@
+//! Rhai standard functions that would escape the budget, replaced or turned off.
+//!
+//! * `eval(text)` compiles text at run time, and no deadline can interrupt Rhai's
+//!   compiler: a script that builds 1 MiB of source and evaluates it in a loop ran
+//!   60% past its time limit. It is disabled (a script can run the code directly).
+//! * `split`, `split_rev` and `to_chars` build their whole array before Rhai checks
+//!   it against `max_array_size`: one call on a 1 MiB string held about 64 MiB for a
+//!   moment, past the command's memory budget. Here they count the parts first, with
+//!   no allocation, and refuse an array over the limit before building it.
+//!
+//! Never from here: changing what the replaced functions return within the limits.
+
+use rhai::{Array, Engine, EvalAltResult, ImmutableString, NativeCallContext, INT};
+
+/// The Rhai keyword turned off.
+const EVAL: &str = "eval";
+
+/// Turns off `eval` and puts bounded versions of the splitting functions first.
+pub(super) fn guard(engine: &mut Engine) {
+    engine.disable_symbol(EVAL);
+    engine.register_fn("to_chars", |ctx: NativeCallContext, text: &str| {
+        bounded(&ctx, text.chars())
+    });
+    engine.register_fn(
+        "split",
+        |ctx: NativeCallContext, text: &mut ImmutableString| {
+            if text.is_empty() {
+                return Ok(vec![text.clone().into()]);
+            }
+            bounded(&ctx, text.split_whitespace())
+        },
+    );
+    register_str_split(engine);
+    register_char_split(engine);
+}
+
+fn register_str_split(engine: &mut Engine) {
+    engine.register_fn(
+        "split",
+        |ctx: NativeCallContext, text: &mut ImmutableString, by: &str| match whole(text, by) {
+            Some(whole) => Ok(whole),
+            None => bounded(&ctx, text.split(by)),
+        },
+    );
+    engine.register_fn(
+        "split_rev",
+        |ctx: NativeCallContext, text: &mut ImmutableString, by: &str| match whole(text, by) {
+            Some(whole) => Ok(whole),
+            None => bounded(&ctx, text.rsplit(by)),
+        },
+    );
+    engine.register_fn(
+        "split",
+        |ctx: NativeCallContext, text: &mut ImmutableString, by: &str, parts: INT| match whole(
+            text, by,
+        )
+        .or_else(|| one_part(text, parts))
+        {
+            Some(whole) => Ok(whole),
+            None => bounded(&ctx, text.splitn(segments(parts), by)),
+        },
+    );
+    engine.register_fn(
+        "split_rev",
+        |ctx: NativeCallContext, text: &mut ImmutableString, by: &str, parts: INT| match whole(
+            text, by,
+        )
+        .or_else(|| one_part(text, parts))
+        {
+            Some(whole) => Ok(whole),
+            None => bounded(&ctx, text.rsplitn(segments(parts), by)),
+        },
+    );
+}
+
+fn register_char_split(engine: &mut Engine) {
+    engine.register_fn(
+        "split",
+        |ctx: NativeCallContext, text: &mut ImmutableString, by: char| match whole_char(text, by) {
+            Some(whole) => Ok(whole),
+            None => bounded(&ctx, text.split(by)),
+        },
+    );
+    engine.register_fn(
+        "split_rev",
+        |ctx: NativeCallContext, text: &mut ImmutableString, by: char| match whole_char(text, by) {
+            Some(whole) => Ok(whole),
+            None => bounded(&ctx, text.rsplit(by)),
+        },
+    );
+    engine.register_fn(
+        "split",
+        |ctx: NativeCallContext, text: &mut ImmutableString, by: char, parts: INT| match whole_char(
+            text, by,
+        )
+        .or_else(|| one_part(text, parts))
+        {
+            Some(whole) => Ok(whole),
+            None => bounded(&ctx, text.splitn(segments(parts), by)),
+        },
+    );
+    engine.register_fn(
+        "split_rev",
+        |ctx: NativeCallContext, text: &mut ImmutableString, by: char, parts: INT| match whole_char(
+            text, by,
+        )
+        .or_else(|| one_part(text, parts))
+        {
+            Some(whole) => Ok(whole),
+            None => bounded(&ctx, text.rsplitn(segments(parts), by)),
+        },
+    );
+}
+
+/// Rhai's answer when the text is empty or the separator absent: the text, whole.
+fn whole(text: &ImmutableString, by: &str) -> Option<Array> {
+    (text.is_empty() || (!by.is_empty() && !text.contains(by))).then(|| vec![text.clone().into()])
+}
+
+fn whole_char(text: &ImmutableString, by: char) -> Option<Array> {
+    (text.is_empty() || !text.contains(by)).then(|| vec![text.clone().into()])
+}
+
+/// Rhai's answer when at most one part is asked for.
+fn one_part(text: &ImmutableString, parts: INT) -> Option<Array> {
+    (parts <= 1).then(|| vec![text.clone().into()])
+}
+
+fn segments(parts: INT) -> usize {
+    usize::try_from(parts).unwrap_or(usize::MAX)
+}
+
+/// The parts as an array, or Rhai's size error if there are more than
+/// `max_array_size` of them (counted without building anything).
+fn bounded<'a, T: Into<rhai::Dynamic>>(
+    ctx: &NativeCallContext,
+    parts: impl Iterator<Item = T> + Clone + 'a,
+) -> Result<Array, Box<EvalAltResult>> {
+    let max = ctx.engine().max_array_size();
+    if max > 0 && parts.clone().take(max + 1).count() > max {
+        return Err(
+            EvalAltResult::ErrorDataTooLarge("Size of array".into(), ctx.call_position()).into(),
+        );
+    }
+    Ok(parts.map(Into::into).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use rhai::{Dynamic, Engine};
+
+    fn engine(max_array: usize) -> Engine {
+        let mut engine = Engine::new();
+        engine.set_max_array_size(max_array);
+        super::guard(&mut engine);
+        engine
+    }
+
+    fn strings(engine: &Engine, code: &str) -> Vec<String> {
+        engine
+            .eval::<rhai::Array>(code)
+            .unwrap()
+            .into_iter()
+            .map(Dynamic::into_string)
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn splits_as_rhai_does_within_the_limit() {
+        let engine = engine(100);
+        assert_eq!(strings(&engine, r#""a,b,c".split(",")"#), ["a", "b", "c"]);
+        assert_eq!(
+            strings(&engine, r#""a,b,c".split_rev(',')"#),
+            ["c", "b", "a"]
+        );
+        assert_eq!(strings(&engine, r#""a,b,c".split(",", 2)"#), ["a", "b,c"]);
+        assert_eq!(strings(&engine, r#""a b  c".split()"#), ["a", "b", "c"]);
+        assert_eq!(strings(&engine, r#""abc".split("x")"#), ["abc"]);
+        assert_eq!(strings(&engine, r#""abc".split("b", 1)"#), ["abc"]);
+        assert_eq!(strings(&engine, r#""abcdef".split(2)"#), ["ab", "cdef"]);
+        assert_eq!(
+            engine
+                .eval::<rhai::Array>(r#""ab".to_chars()"#)
+                .unwrap()
+                .len(),
+            2
+        );
+    }
+
+    #[test]
+    fn refuses_an_array_over_the_limit_before_building_it() {
+        let engine = engine(10);
+        for code in [
+            r#"s.split("")"#,
+            r#"s.split('a')"#,
+            r#"s.split()"#,
+            r#"s.split_rev("a", 40)"#,
+            r#"s.to_chars()"#,
+        ] {
+            let code = format!(r#"let s = "a"; s.pad(50, " a"); {code}"#);
+            let err = engine.eval::<rhai::Array>(&code).unwrap_err();
+            assert!(
+                matches!(*err, rhai::EvalAltResult::ErrorDataTooLarge(..)),
+                "{code}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn eval_is_off() {
+        assert!(engine(10).eval::<i64>(r#"eval("1 + 1")"#).is_err());
+    }
+}
