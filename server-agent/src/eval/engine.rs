@@ -207,7 +207,11 @@ impl Evaluator {
         let ast = self
             .engine
             .compile_with_scope(&session.scope, code)
-            .map_err(|err| Failure::new(ErrorKind::Syntax, err.0.to_string(), err.1))?;
+            .map_err(|err| match budget::check() {
+                // The parser stopped at the budget (see `guarded`).
+                Err(exceeded) => Failure::new(ErrorKind::Limit, exceeded.to_string(), err.1),
+                Ok(()) => Failure::new(ErrorKind::Syntax, err.0.to_string(), err.1),
+            })?;
         let runnable = session.functions.merge(&ast);
         match self
             .engine

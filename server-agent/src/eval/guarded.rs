@@ -8,16 +8,34 @@
 //!   moment, past the command's memory budget. Here they count the parts first, with
 //!   no allocation, and refuse an array over the limit before building it.
 //!
+//! * Compiling is not evaluating: Rhai's `on_progress` never runs while it parses,
+//!   some shapes parse in quadratic time (a map literal of 100 000 keys took over a
+//!   minute), and its optimizer removes statements one at a time (450 000 `1;` took
+//!   17 s). The parser checks the budget at every token, and the optimizer is off.
+//!
 //! Never from here: changing what the replaced functions return within the limits.
 
-use rhai::{Array, Engine, EvalAltResult, ImmutableString, NativeCallContext, INT};
+use rhai::{
+    Array, Engine, EvalAltResult, ImmutableString, LexError, NativeCallContext, OptimizationLevel,
+    Token, INT,
+};
+
+use crate::budget;
 
 /// The Rhai keyword turned off.
 const EVAL: &str = "eval";
 
-/// Turns off `eval` and puts bounded versions of the splitting functions first.
+/// Turns off `eval` and the optimizer, stops the parser at the budget, and puts
+/// bounded versions of the splitting functions first.
 pub(super) fn guard(engine: &mut Engine) {
     engine.disable_symbol(EVAL);
+    engine.set_optimization_level(OptimizationLevel::None);
+    // Volatile in Rhai's terms (not deprecated); its only hook into the parser.
+    #[allow(deprecated)]
+    engine.on_parse_token(|token, _, _| match budget::check() {
+        Ok(()) => token,
+        Err(exceeded) => Token::LexError(LexError::Runtime(exceeded.to_string()).into()),
+    });
     engine.register_fn("to_chars", |ctx: NativeCallContext, text: &str| {
         bounded(&ctx, text.chars())
     });
