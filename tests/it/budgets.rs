@@ -10,15 +10,15 @@ use attach_protocol::{encode_line, ErrorKind, Reply, Request};
 use crate::support::raw::RawClient;
 use crate::support::{eval, Worker};
 
-const MIB: u64 = 1024 * 1024;
+pub(crate) const MIB: u64 = 1024 * 1024;
 /// The defaults of `Limits`, which the fixture worker keeps.
-const COMMAND_BYTES: u64 = 64 * MIB;
-const SESSION_BYTES: u64 = 128 * MIB;
+pub(crate) const COMMAND_BYTES: u64 = 64 * MIB;
+pub(crate) const SESSION_BYTES: u64 = 128 * MIB;
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(1);
 /// What the agent may use beyond a budget: the meter's lag, allocator slack.
-const SLACK: u64 = 8 * MIB;
+pub(crate) const SLACK: u64 = 8 * MIB;
 /// How close RSS must come back to where it was once a session ends.
-const GIVEN_BACK: u64 = 16 * MIB;
+pub(crate) const GIVEN_BACK: u64 = 16 * MIB;
 
 /// Every built-in, the fixture's registered function, and a registered value.
 const CALLS: &[&str] = &[
@@ -36,13 +36,13 @@ const CALLS: &[&str] = &[
     "counter",
 ];
 
-fn ask(client: &mut RawClient, id: u64, code: &str) -> Reply {
+pub(crate) fn ask(client: &mut RawClient, id: u64, code: &str) -> Reply {
     client.eval(id, code);
     client.reply().expect("a reply")
 }
 
 /// The message of a `limit` error; anything else fails the test.
-fn limit_message(reply: Reply) -> String {
+pub(crate) fn limit_message(reply: Reply) -> String {
     match reply {
         Reply::Error {
             kind: ErrorKind::Limit,
@@ -54,7 +54,7 @@ fn limit_message(reply: Reply) -> String {
 }
 
 /// Resident and peak resident bytes of the worker.
-fn rss(worker: &Worker) -> u64 {
+pub(crate) fn rss(worker: &Worker) -> u64 {
     worker.status_number("VmRSS") * 1024
 }
 
@@ -63,7 +63,7 @@ fn peak_rss(worker: &Worker) -> u64 {
 }
 
 /// Starts the peak (`VmHWM`) over from the current RSS.
-fn reset_peak(worker: &Worker) {
+pub(crate) fn reset_peak(worker: &Worker) {
     std::fs::write(format!("/proc/{}/clear_refs", worker.pid), "5").expect("reset VmHWM");
 }
 
@@ -75,7 +75,7 @@ fn warm_worker() -> (Worker, u64) {
 }
 
 /// `warm_worker` with other arguments.
-fn warm_worker_with(args: &[&str]) -> (Worker, u64) {
+pub(crate) fn warm_worker_with(args: &[&str]) -> (Worker, u64) {
     let worker = Worker::fixture(args);
     let run = eval(worker.pid, "1 + 1");
     assert_eq!(run.stdout.trim(), "2", "{run:?}");
@@ -96,15 +96,15 @@ fn pile_until_limit(client: &mut RawClient, command: impl Fn(u64) -> String) -> 
 }
 
 /// Fails if the worker's peak RSS grew by more than `allowed` since `before`.
-fn check_peak(worker: &Worker, before: u64, allowed: u64, what: &str) {
+pub(crate) fn check_peak(worker: &Worker, before: u64, allowed: u64, what: &str) {
     let grown = peak_rss(worker).saturating_sub(before);
     eprintln!("{what}: peak RSS grew by {} KiB", grown / 1024);
     assert!(grown <= allowed, "{what}: RSS grew by {grown} bytes");
 }
 
-/// Ends `client`'s session, proves the agent answers the next one, and checks that
+/// Ends `client`'s session (drops it), proves the agent answers the next one, and checks that
 /// the worker's RSS came back near `before`.
-fn end_and_check_given_back(worker: &Worker, client: RawClient, before: u64, attack: &str) {
+pub(crate) fn end_and_check_given_back<C>(worker: &Worker, client: C, before: u64, attack: &str) {
     drop(client);
     let run = eval(worker.pid, "40 + 2");
     assert_eq!(
@@ -169,7 +169,7 @@ fn vars_and_complete_answer_within_the_budget() {
 
 /// One memory attack in its own session: it must end with a `limit` error that names
 /// `budget`, with the worker's peak RSS at most `allowed` above where it was.
-fn attack(code: &str, budget: &str, allowed: u64) {
+pub(crate) fn attack(code: &str, budget: &str, allowed: u64) {
     let (worker, before) = warm_worker();
     let mut client = RawClient::connect(worker.pid);
     reset_peak(&worker);

@@ -6,6 +6,7 @@ mod support;
 mod audit;
 mod axum_worker;
 mod bad_input;
+mod budget_attacks;
 mod budgets;
 mod clients;
 mod container;

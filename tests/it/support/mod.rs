@@ -384,10 +384,15 @@ impl OpenSession {
 
     /// Sends one line and waits for one line of output.
     pub fn ask(&mut self, line: &str) -> Option<String> {
+        self.send(line)?;
+        self.lines.recv_timeout(WAIT).ok()
+    }
+
+    /// Sends one line without waiting for its output.
+    pub fn send(&mut self, line: &str) -> Option<()> {
         let stdin = self.stdin.as_mut()?;
         writeln!(stdin, "{line}").ok()?;
-        stdin.flush().ok()?;
-        self.lines.recv_timeout(WAIT).ok()
+        stdin.flush().ok()
     }
 
     /// Closes stdin (a clean end of the session) and waits for exit.

@@ -1,0 +1,100 @@
+//! Attacks on the budgets that once got through, each against a real worker: a
+//! compile that ignored the deadline, a single call that built past the memory budget,
+//! Rhai's `eval`, and a client killed while its session held memory.
+
+use std::time::{Duration, Instant};
+
+use attach_protocol::{ErrorKind, Reply};
+
+use crate::budgets::{
+    ask, attack, check_peak, end_and_check_given_back, limit_message, reset_peak, rss,
+    warm_worker_with, COMMAND_BYTES, MIB, SESSION_BYTES, SLACK,
+};
+use crate::support::raw::RawClient;
+use crate::support::{OpenSession, Worker, WAIT};
+
+/// The fixture worker's default time limit.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// About 55 MiB held in a variable of the command, under its 64 MiB budget.
+const HOLD_55_MIB: &str =
+    r#"let k = "k"; k.pad(1000000, "x"); let v = #{}; for i in 0..55 { v[k + i] = i };"#;
+
+#[test]
+fn eval_is_turned_off() {
+    let worker = Worker::fixture(&[]);
+    let mut client = RawClient::connect(worker.pid);
+    match ask(&mut client, 1, r#"eval("1 + 1")"#) {
+        Reply::Error {
+            kind: ErrorKind::Syntax,
+            message,
+            ..
+        } => assert!(message.contains("'eval' is disabled"), "{message}"),
+        other => panic!("expected a syntax error, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_huge_source_stops_compiling_at_the_time_limit() {
+    let worker = Worker::fixture(&[]);
+    let mut client = RawClient::connect(worker.pid);
+    // A map literal of 99 000 keys parses in quadratic time (over a minute before the
+    // parser checked the deadline); 450 000 statements kept the optimizer busy 17 s.
+    let keys: Vec<String> = (0..99_000).map(|i| format!("k{i}:1")).collect();
+    let map = format!("let m = #{{{}}}; m.len()", keys.join(","));
+    let statements = "1;".repeat(450_000);
+    for (id, code) in [map, statements].iter().enumerate() {
+        let started = Instant::now();
+        let reply = ask(&mut client, id as u64, code);
+        let took = started.elapsed();
+        eprintln!(
+            "{} KB of source: answered in {} ms",
+            code.len() / 1000,
+            took.as_millis()
+        );
+        match reply {
+            Reply::Value { .. } if id == 1 => {}
+            other => assert!(limit_message(other).contains("time limit")),
+        }
+        // Generous for a loaded CI machine, and still fails if the deadline is ignored.
+        assert!(took < COMMAND_TIMEOUT * 3, "{took:?}");
+    }
+}
+
+#[test]
+fn one_split_of_a_long_string_stays_within_the_command_budget() {
+    // Rhai built the whole array before checking its size: about 64 MiB in one call.
+    for split in [r#"split("")"#, "split()", "to_chars()"] {
+        let code = format!(r#"{HOLD_55_MIB} let t = " "; t.pad(1000000, " x"); t.{split}.len()"#);
+        attack(&code, "Size of array", COMMAND_BYTES + SLACK);
+    }
+}
+
+#[test]
+fn a_client_killed_mid_command_gives_the_session_memory_back() {
+    let (worker, before) = warm_worker_with(&["--command-timeout-ms", "3000"]);
+    reset_peak(&worker);
+    let mut session = OpenSession::start(worker.pid);
+    session.ask(r#"let k = "k"; k.pad(1000000, "x"); 0"#);
+    // 96 MiB kept by the session, then 24 MiB more in a command that never ends.
+    for id in 1..=4 {
+        let code = format!("let v{id} = #{{}}; for i in 0..24 {{ v{id}[k + i] = i }}; {id}");
+        assert_eq!(session.ask(&code).as_deref(), Some(id.to_string().as_str()));
+    }
+    session
+        .send(r#"let w = #{}; for i in 0..24 { w[k + i] = i }; loop {}"#)
+        .expect("the command went out");
+    let deadline = Instant::now() + WAIT;
+    while rss(&worker) < before + 110 * MIB {
+        assert!(Instant::now() < deadline, "the session never held 110 MiB");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    session.child.kill().expect("SIGKILL the client");
+    check_peak(
+        &worker,
+        before,
+        SESSION_BYTES + SLACK,
+        "a session killed mid-command",
+    );
+    end_and_check_given_back(&worker, session, before, "a session killed mid-command");
+}
