@@ -190,7 +190,10 @@ fn help_text(registry: &Registry) -> String {
             .map(|(name, help)| (name.to_string(), help.to_string()))
             .collect(),
     );
-    text.push_str("language: Rhai (https://rhai.rs/book); `let x = 1` persists for the session");
+    text.push_str(
+        "language: Rhai (https://rhai.rs/book); `let x = 1` persists for the session; \
+         `eval` is off (run the code directly)",
+    );
     text
 }
 
