@@ -43,7 +43,6 @@ use std::cell::Cell;
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use attach_protocol::{ErrorKind, Reply};
 use rhai::{Dynamic, EvalAltResult, Position};
 
 pub(crate) use units::Bytes;
@@ -107,11 +106,6 @@ impl fmt::Display for Exceeded {
 }
 
 impl Exceeded {
-    /// The `limit` error reply for request `id`.
-    pub(crate) fn into_reply(self, id: u64) -> Reply {
-        Reply::error(Some(id), ErrorKind::Limit, self.to_string())
-    }
-
     /// The `Exceeded` a Rhai error carries, if it is one of ours.
     pub(crate) fn from_token(token: &Dynamic) -> Option<Exceeded> {
         token.clone().try_cast::<Exceeded>()

@@ -230,14 +230,14 @@ fn serve(
             }
             Ok(Request::Vars { id }) => {
                 let _budget = evaluator.budget(&scope);
-                match complete::vars(&scope) {
+                match complete::vars(&scope, channel.limits.max_reply_bytes) {
                     Ok(value) => Reply::Value {
                         id,
                         value,
                         elapsed_us: 0,
                         output: Vec::new(),
                     },
-                    Err(exceeded) => exceeded.into_reply(id),
+                    Err(message) => Reply::error(Some(id), ErrorKind::Limit, message),
                 }
             }
             Ok(Request::Bye) => {

@@ -1,10 +1,11 @@
 //! Attacks on the budgets that once got through, each against a real worker: a
 //! compile that ignored the deadline, a single call that built past the memory budget,
-//! Rhai's `eval`, and a client killed while its session held memory.
+//! Rhai's `eval`, completion and `:vars` copying huge variables, and a client killed
+//! while its session held memory.
 
 use std::time::{Duration, Instant};
 
-use attach_protocol::{ErrorKind, Reply};
+use attach_protocol::{encode_line, ErrorKind, Reply, Request};
 
 use crate::budgets::{
     ask, attack, check_peak, end_and_check_given_back, limit_message, reset_peak, rss,
@@ -97,4 +98,49 @@ fn a_client_killed_mid_command_gives_the_session_memory_back() {
         "a session killed mid-command",
     );
     end_and_check_given_back(&worker, session, before, "a session killed mid-command");
+}
+
+#[test]
+fn completing_or_listing_huge_variables_stays_within_the_session_budget() {
+    let (worker, before) = warm_worker_with(&["--command-timeout-ms", "30000"]);
+    let mut client = RawClient::connect(worker.pid);
+    // 60 map keys of 1 MiB each: 60 MiB kept, under both budgets.
+    ask(
+        &mut client,
+        1,
+        r#"let k = "k"; k.pad(1000000, "x"); let m = #{}; for i in 0..60 { m[k + i] = i }; k = ();"#,
+    );
+    reset_peak(&worker);
+    let complete = Request::Complete {
+        id: 2,
+        line: "m.k".into(),
+        pos: 3,
+    };
+    client.send(&encode_line(&complete));
+    // Keys that long are not offered: nothing a person would type.
+    match client.reply() {
+        Some(Reply::Completions { candidates, .. }) => assert_eq!(candidates.len(), 0),
+        other => panic!("expected completions, got {other:?}"),
+    }
+    check_peak(
+        &worker,
+        before,
+        SESSION_BYTES + SLACK,
+        "completing huge keys",
+    );
+    client.send(&encode_line(&Request::Vars { id: 3 }));
+    let message = limit_message(client.reply().expect("a reply to vars"));
+    assert!(message.contains("reply limit"), "{message}");
+    check_peak(
+        &worker,
+        before,
+        SESSION_BYTES + SLACK,
+        "listing huge variables",
+    );
+    end_and_check_given_back(
+        &worker,
+        client,
+        before,
+        "huge variables completed and listed",
+    );
 }

@@ -8,6 +8,7 @@
 use rhai::Dynamic;
 
 use crate::budget;
+use crate::eval::reply;
 use crate::eval::{Evaluator, SessionScope};
 
 /// Rhai keywords worth completing.
@@ -15,6 +16,12 @@ const KEYWORDS: &[&str] = &[
     "let", "const", "fn", "if", "else", "while", "loop", "for", "in", "break", "continue",
     "return", "throw", "try", "catch", "true", "false",
 ];
+
+/// Most candidates offered, and the longest: completion is for names a person types,
+/// and a session may hold a map of many long keys (copying them all once grew the
+/// worker by three times what the map holds).
+const MAX_CANDIDATES: usize = 1000;
+const MAX_CANDIDATE_BYTES: usize = 256;
 
 /// Where the completed word starts, and the candidates for it.
 pub(crate) fn complete(
@@ -30,14 +37,8 @@ pub(crate) fn complete(
         .map_or(0, |i| i + 1);
     let path = &before[start..];
     let mut candidates = match path.rsplit_once('.') {
-        Some((base, partial)) => keys_of(evaluator, session, base)
-            .into_iter()
-            .filter(|key| key.starts_with(partial))
-            .collect(),
-        None => words(evaluator, session)
-            .into_iter()
-            .filter(|word| word.starts_with(path))
-            .collect::<Vec<_>>(),
+        Some((base, partial)) => keys_of(evaluator, session, base, partial),
+        None => offer(words(evaluator, session).iter().map(String::as_str), path),
     };
     candidates.sort();
     candidates.dedup();
@@ -46,6 +47,15 @@ pub(crate) fn complete(
         None => start,
     };
     (word_start, candidates)
+}
+
+/// The names that start with `partial`, within the limits above and the budget.
+fn offer<'a>(names: impl Iterator<Item = &'a str>, partial: &str) -> Vec<String> {
+    budget::within(names)
+        .filter(|name| name.len() <= MAX_CANDIDATE_BYTES && name.starts_with(partial))
+        .take(MAX_CANDIDATES)
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Every name a word may complete to; functions end with `(`.
@@ -67,14 +77,19 @@ fn words(evaluator: &Evaluator, session: &SessionScope) -> Vec<String> {
     words
 }
 
-/// The keys of the map at `path` (`a.b.c`, names only), or nothing.
-fn keys_of(evaluator: &Evaluator, session: &SessionScope, path: &str) -> Vec<String> {
+/// The keys starting with `partial` of the map at `path` (`a.b.c`, names only).
+fn keys_of(
+    evaluator: &Evaluator,
+    session: &SessionScope,
+    path: &str,
+    partial: &str,
+) -> Vec<String> {
     let mut parts = path.split('.');
     let Some(first) = parts.next().filter(|p| !p.is_empty()) else {
         return Vec::new();
     };
     match session.scope.get(first) {
-        Some(value) => keys_in_variable(value, parts),
+        Some(value) => keys_in_variable(value, parts, partial),
         None => {
             let mut value = evaluator
                 .values
@@ -84,7 +99,9 @@ fn keys_of(evaluator: &Evaluator, session: &SessionScope, path: &str) -> Vec<Str
                 value = value.and_then(|v| v.get(key).cloned());
             }
             match value {
-                Some(serde_json::Value::Object(map)) => map.keys().cloned().collect(),
+                Some(serde_json::Value::Object(map)) => {
+                    offer(map.keys().map(String::as_str), partial)
+                }
                 _ => Vec::new(),
             }
         }
@@ -93,17 +110,19 @@ fn keys_of(evaluator: &Evaluator, session: &SessionScope, path: &str) -> Vec<Str
 
 /// The keys of the map at `path` inside a session variable, read in place (a
 /// variable may be large: nothing is copied but the keys).
-fn keys_in_variable<'a>(value: &Dynamic, mut path: impl Iterator<Item = &'a str>) -> Vec<String> {
+fn keys_in_variable<'a>(
+    value: &Dynamic,
+    mut path: impl Iterator<Item = &'a str>,
+    partial: &str,
+) -> Vec<String> {
     let Some(map) = value.read_lock::<rhai::Map>() else {
         return Vec::new();
     };
     match path.next() {
         Some(key) => map
             .get(key)
-            .map_or_else(Vec::new, |inner| keys_in_variable(inner, path)),
-        None => budget::within(map.keys())
-            .map(|key| key.to_string())
-            .collect(),
+            .map_or_else(Vec::new, |inner| keys_in_variable(inner, path, partial)),
+        None => offer(map.keys().map(|key| key.as_str()), partial),
     }
 }
 
@@ -114,11 +133,22 @@ fn floor_boundary(text: &str, mut index: usize) -> usize {
     index
 }
 
-/// The session's variables and their values, for `:vars`, within the request's budget.
-pub(crate) fn vars(session: &SessionScope) -> Result<serde_json::Value, budget::Exceeded> {
+/// The session's variables and their values, for `:vars`, within the request's budget
+/// and the reply limit (measured before anything is converted); or why not.
+pub(crate) fn vars(
+    session: &SessionScope,
+    max_reply_bytes: usize,
+) -> Result<serde_json::Value, String> {
+    let mut room = max_reply_bytes;
     let mut map = serde_json::Map::new();
     for (name, _, value) in session.scope.iter_raw() {
-        budget::charge(budget::weigh(value))?;
+        budget::charge(budget::weigh(value)).map_err(|exceeded| exceeded.to_string())?;
+        room -= reply::json_size_within(value, room).ok_or_else(|| {
+            format!(
+                "the session's variables are over the {max_reply_bytes} byte reply limit; \
+                 ask for the ones you need by name"
+            )
+        })?;
         let json = rhai::serde::from_dynamic::<serde_json::Value>(value)
             .unwrap_or_else(|_| serde_json::Value::String(value.to_string()));
         map.insert(name.to_owned(), json);

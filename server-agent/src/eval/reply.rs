@@ -14,14 +14,23 @@ pub(super) fn to_reply_json(
     max_reply_bytes: usize,
 ) -> Result<serde_json::Value, String> {
     budget::charge(budget::weigh(value)).map_err(|exceeded| exceeded.to_string())?;
-    let mut sink = CappedSink::new(max_reply_bytes);
-    if serde_json::to_writer(&mut sink, value).is_err() && sink.over {
+    let Some(written) = json_size_within(value, max_reply_bytes) else {
         return Err(format!(
             "the result is over the {max_reply_bytes} byte reply limit; select less (e.g. a slice or a few keys)"
         ));
-    }
-    budget::charge(sink.written).map_err(|exceeded| exceeded.to_string())?;
+    };
+    budget::charge(written).map_err(|exceeded| exceeded.to_string())?;
     Ok(to_json(value))
+}
+
+/// The size of `value` as JSON text, or None once it is past `cap` (measured into
+/// nothing, and no further than `cap`).
+pub(super) fn json_size_within(value: &Dynamic, cap: usize) -> Option<usize> {
+    let mut sink = CappedSink::new(cap);
+    if serde_json::to_writer(&mut sink, value).is_err() && sink.over {
+        return None;
+    }
+    Some(sink.written)
 }
 
 /// The value as JSON; values JSON cannot hold (function pointers...) become text.
