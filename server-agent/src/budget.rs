@@ -47,7 +47,7 @@ use rhai::{Dynamic, EvalAltResult, Position};
 
 pub(crate) use units::Bytes;
 use units::Span;
-pub(crate) use weight::{weigh, weigh_scope};
+pub(crate) use weight::{weigh, weigh_scope, weigh_string};
 
 /// How far `deadline()` lies when no command is running.
 const FALLBACK: Duration = Duration::from_secs(1);

@@ -21,6 +21,10 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(1);
 const HOLD_55_MIB: &str =
     r#"let k = "k"; k.pad(1000000, "x"); let v = #{}; for i in 0..55 { v[k + i] = i };"#;
 
+/// About 60 MiB in a variable, half of it in the map's values.
+const HOLD_60_MIB_IN_VALUES: &str =
+    r#"let k = "k"; k.pad(1000000, "x"); let v = #{}; for i in 0..30 { v[k + i] = [k + i] };"#;
+
 #[test]
 fn eval_is_turned_off() {
     let worker = Worker::fixture(&[]);
@@ -68,6 +72,28 @@ fn one_split_of_a_long_string_stays_within_the_command_budget() {
     for split in [r#"split("")"#, "split()", "to_chars()"] {
         let code = format!(r#"{HOLD_55_MIB} let t = " "; t.pad(1000000, " x"); t.{split}.len()"#);
         attack(&code, "Size of array", COMMAND_BYTES + SLACK);
+    }
+}
+
+#[test]
+fn rendering_or_copying_a_big_map_stays_within_the_command_budget() {
+    // `to_string` and `print` built all 55 MiB as text before Rhai checked it (peak
+    // +105 MiB); `keys()` and `values()` copied it all uncounted.
+    for (held, code, budget) in [
+        (HOLD_55_MIB, "v.to_string().len()", "Length of string"),
+        (HOLD_55_MIB, "print(v)", "Length of string"),
+        (HOLD_55_MIB, "v.keys().len()", "Limits::max_command_bytes"),
+        (
+            HOLD_60_MIB_IN_VALUES,
+            "v.values().len()",
+            "Limits::max_command_bytes",
+        ),
+    ] {
+        attack(
+            &format!("{held} k = (); {code}"),
+            budget,
+            COMMAND_BYTES + SLACK,
+        );
     }
 }
 

@@ -41,7 +41,7 @@ pub(crate) fn weigh(value: &Dynamic) -> usize {
         let len = value
             .read_lock::<ImmutableString>()
             .map_or(0, |text| text.len());
-        return STRING_BOX + text_bytes(len);
+        return weigh_string(len);
     }
     if value.is_array() {
         return value.read_lock::<Array>().map_or(BOXED, |array| {
@@ -71,6 +71,11 @@ pub(crate) fn weigh(value: &Dynamic) -> usize {
                 .map(|arg| SLOT + weigh(arg))
                 .sum::<usize>()
     })
+}
+
+/// Bytes held by a string value of `len` bytes beyond its slot.
+pub(crate) fn weigh_string(len: usize) -> usize {
+    STRING_BOX + text_bytes(len)
 }
 
 /// Bytes held by a scope's variables: names, slots and values.

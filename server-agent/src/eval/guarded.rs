@@ -7,7 +7,13 @@
 //!   it against `max_array_size`: one call on a 1 MiB string held about 64 MiB for a
 //!   moment, past the command's memory budget. Here they count the parts first, with
 //!   no allocation, and refuse an array over the limit before building it.
-//!
+//! * Turning an array or a map into text (`to_string`, `print`, `debug`) built all of
+//!   it before Rhai checked `max_string_size`: a map holding 55 MiB of keys grew the
+//!   worker by 105 MiB in `m.to_string()`. Here the text stops just past the limit,
+//!   so Rhai's check still refuses it. (`${m}` and `"" + m` still reach Rhai's own
+//!   rendering; see docs/SECURITY.md.)
+//! * `keys()` and `values()` copy what a map holds: they are charged to the budget
+//!   before they build anything.
 //! * Compiling is not evaluating: Rhai's `on_progress` never runs while it parses,
 //!   some shapes parse in quadratic time (a map literal of 100 000 keys took over a
 //!   minute), and its optimizer removes statements one at a time (450 000 `1;` took
@@ -16,8 +22,8 @@
 //! Never from here: changing what the replaced functions return within the limits.
 
 use rhai::{
-    Array, Engine, EvalAltResult, ImmutableString, LexError, NativeCallContext, OptimizationLevel,
-    Token, INT,
+    Array, Dynamic, Engine, EvalAltResult, ImmutableString, LexError, Map, NativeCallContext,
+    OptimizationLevel, Token, INT,
 };
 
 use crate::budget;
@@ -50,6 +56,100 @@ pub(super) fn guard(engine: &mut Engine) {
     );
     register_str_split(engine);
     register_char_split(engine);
+    register_text(engine);
+    engine.register_fn(
+        "keys",
+        |map: &mut Map| -> Result<Array, Box<EvalAltResult>> {
+            budget::charge(map.keys().map(|key| budget::weigh_string(key.len())).sum())?;
+            Ok(map.keys().map(|key| key.as_str().into()).collect())
+        },
+    );
+    engine.register_fn(
+        "values",
+        |map: &mut Map| -> Result<Array, Box<EvalAltResult>> {
+            budget::charge(map.values().map(budget::weigh).sum())?;
+            Ok(map.values().cloned().collect())
+        },
+    );
+}
+
+/// The names under which Rhai turns a value into text.
+const TEXT_OF: [&str; 4] = ["print", "to_string", "debug", "to_debug"];
+
+fn register_text(engine: &mut Engine) {
+    for name in TEXT_OF {
+        engine.register_fn(name, |ctx: NativeCallContext, array: &mut Array| {
+            let mut text = Capped::new(&ctx, "[");
+            for (i, item) in array.iter_mut().enumerate() {
+                if text.full() {
+                    break;
+                }
+                text.push(if i == 0 { "" } else { ", " });
+                text.push(&debug_text(&ctx, item));
+            }
+            text.finish("]")
+        });
+        engine.register_fn(name, |ctx: NativeCallContext, map: &mut Map| {
+            let mut text = Capped::new(&ctx, "#{");
+            for (i, (key, item)) in map.iter_mut().enumerate() {
+                if text.full() {
+                    break;
+                }
+                text.push(if i == 0 { "" } else { ", " });
+                text.push(&format!("{key:?}: "));
+                text.push(&debug_text(&ctx, item));
+            }
+            text.finish("}")
+        });
+    }
+}
+
+/// An item as Rhai's `to_debug` shows it (the versions above, for arrays and maps).
+fn debug_text(ctx: &NativeCallContext, item: &mut Dynamic) -> ImmutableString {
+    match ctx.call_native_fn_raw("to_debug", true, &mut [item]) {
+        Ok(text) if text.is_string() => text.into_immutable_string().unwrap_or_default(),
+        _ => format!("{item:?}").into(),
+    }
+}
+
+/// Text that stops growing just past `max_string_size`, so that Rhai's own check
+/// refuses it instead of the whole text being built first.
+struct Capped {
+    text: String,
+    cap: usize,
+}
+
+impl Capped {
+    fn new(ctx: &NativeCallContext, open: &str) -> Capped {
+        let cap = match ctx.engine().max_string_size() {
+            0 => usize::MAX,
+            max => max + 1,
+        };
+        let mut capped = Capped {
+            text: String::new(),
+            cap,
+        };
+        capped.push(open);
+        capped
+    }
+
+    fn full(&self) -> bool {
+        self.text.len() >= self.cap
+    }
+
+    fn push(&mut self, piece: &str) {
+        let room = self.cap.saturating_sub(self.text.len());
+        let mut end = piece.len().min(room);
+        while !piece.is_char_boundary(end) {
+            end += 1;
+        }
+        self.text.push_str(&piece[..end]);
+    }
+
+    fn finish(mut self, close: &str) -> ImmutableString {
+        self.push(close);
+        self.text.into()
+    }
 }
 
 fn register_str_split(engine: &mut Engine) {
@@ -223,6 +323,32 @@ mod tests {
                 "{code}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn text_of_a_big_map_stops_past_the_string_limit() {
+        let mut engine = engine(100);
+        engine.set_max_string_size(1000);
+        for code in ["m.to_string()", "print(m)", "[m].to_string()"] {
+            let code = format!(
+                r#"let k = "k"; k.pad(400, "x"); let m = #{{}}; for i in 0..50 {{ m[k + i] = [k] }}; {code}"#
+            );
+            let err = engine.eval::<rhai::Dynamic>(&code).unwrap_err();
+            assert!(
+                matches!(*err, rhai::EvalAltResult::ErrorDataTooLarge(..)),
+                "{code}: {err}"
+            );
+        }
+        assert_eq!(
+            engine
+                .eval::<String>(r#"let m = #{a: [1, "b"]}; `${m}`"#)
+                .unwrap(),
+            r#"#{"a": [1, "b"]}"#
+        );
+        assert_eq!(
+            engine.eval::<String>("[1, [2], #{}].to_string()").unwrap(),
+            "[1, [2], #{}]"
+        );
     }
 
     #[test]
