@@ -31,6 +31,49 @@ use crate::budget;
 /// The Rhai keyword turned off.
 const EVAL: &str = "eval";
 
+/// `split` and `split_rev`, whole and in at most `parts` pieces, for one type of
+/// separator (`&str` or `char`; std's `Pattern` cannot be named on stable Rust).
+macro_rules! register_splits {
+    ($engine:expr, $by:ty, $whole:ident) => {
+        $engine.register_fn(
+            "split",
+            |ctx: NativeCallContext, text: &mut ImmutableString, by: $by| match $whole(text, by) {
+                Some(whole) => Ok(whole),
+                None => bounded(&ctx, text.split(by)),
+            },
+        );
+        $engine.register_fn(
+            "split_rev",
+            |ctx: NativeCallContext, text: &mut ImmutableString, by: $by| match $whole(text, by) {
+                Some(whole) => Ok(whole),
+                None => bounded(&ctx, text.rsplit(by)),
+            },
+        );
+        $engine.register_fn(
+            "split",
+            |ctx: NativeCallContext, text: &mut ImmutableString, by: $by, parts: INT| match $whole(
+                text, by,
+            )
+            .or_else(|| one_part(text, parts))
+            {
+                Some(whole) => Ok(whole),
+                None => bounded(&ctx, text.splitn(segments(parts), by)),
+            },
+        );
+        $engine.register_fn(
+            "split_rev",
+            |ctx: NativeCallContext, text: &mut ImmutableString, by: $by, parts: INT| match $whole(
+                text, by,
+            )
+            .or_else(|| one_part(text, parts))
+            {
+                Some(whole) => Ok(whole),
+                None => bounded(&ctx, text.rsplitn(segments(parts), by)),
+            },
+        );
+    };
+}
+
 /// Turns off `eval` and the optimizer, stops the parser at the budget, and puts
 /// bounded versions of the splitting functions first.
 pub(super) fn guard(engine: &mut Engine) {
@@ -54,8 +97,8 @@ pub(super) fn guard(engine: &mut Engine) {
             bounded(&ctx, text.split_whitespace())
         },
     );
-    register_str_split(engine);
-    register_char_split(engine);
+    register_splits!(engine, &str, whole);
+    register_splits!(engine, char, whole_char);
     register_text(engine);
     engine.register_fn(
         "keys",
@@ -150,84 +193,6 @@ impl Capped {
         self.push(close);
         self.text.into()
     }
-}
-
-fn register_str_split(engine: &mut Engine) {
-    engine.register_fn(
-        "split",
-        |ctx: NativeCallContext, text: &mut ImmutableString, by: &str| match whole(text, by) {
-            Some(whole) => Ok(whole),
-            None => bounded(&ctx, text.split(by)),
-        },
-    );
-    engine.register_fn(
-        "split_rev",
-        |ctx: NativeCallContext, text: &mut ImmutableString, by: &str| match whole(text, by) {
-            Some(whole) => Ok(whole),
-            None => bounded(&ctx, text.rsplit(by)),
-        },
-    );
-    engine.register_fn(
-        "split",
-        |ctx: NativeCallContext, text: &mut ImmutableString, by: &str, parts: INT| match whole(
-            text, by,
-        )
-        .or_else(|| one_part(text, parts))
-        {
-            Some(whole) => Ok(whole),
-            None => bounded(&ctx, text.splitn(segments(parts), by)),
-        },
-    );
-    engine.register_fn(
-        "split_rev",
-        |ctx: NativeCallContext, text: &mut ImmutableString, by: &str, parts: INT| match whole(
-            text, by,
-        )
-        .or_else(|| one_part(text, parts))
-        {
-            Some(whole) => Ok(whole),
-            None => bounded(&ctx, text.rsplitn(segments(parts), by)),
-        },
-    );
-}
-
-fn register_char_split(engine: &mut Engine) {
-    engine.register_fn(
-        "split",
-        |ctx: NativeCallContext, text: &mut ImmutableString, by: char| match whole_char(text, by) {
-            Some(whole) => Ok(whole),
-            None => bounded(&ctx, text.split(by)),
-        },
-    );
-    engine.register_fn(
-        "split_rev",
-        |ctx: NativeCallContext, text: &mut ImmutableString, by: char| match whole_char(text, by) {
-            Some(whole) => Ok(whole),
-            None => bounded(&ctx, text.rsplit(by)),
-        },
-    );
-    engine.register_fn(
-        "split",
-        |ctx: NativeCallContext, text: &mut ImmutableString, by: char, parts: INT| match whole_char(
-            text, by,
-        )
-        .or_else(|| one_part(text, parts))
-        {
-            Some(whole) => Ok(whole),
-            None => bounded(&ctx, text.splitn(segments(parts), by)),
-        },
-    );
-    engine.register_fn(
-        "split_rev",
-        |ctx: NativeCallContext, text: &mut ImmutableString, by: char, parts: INT| match whole_char(
-            text, by,
-        )
-        .or_else(|| one_part(text, parts))
-        {
-            Some(whole) => Ok(whole),
-            None => bounded(&ctx, text.rsplitn(segments(parts), by)),
-        },
-    );
 }
 
 /// Rhai's answer when the text is empty or the separator absent: the text, whole.
