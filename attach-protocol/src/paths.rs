@@ -5,7 +5,6 @@
 //! a client cannot steer the agent at `../../etc/passwd` or anywhere else.
 
 use std::fmt;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::framing::WireError;
@@ -36,11 +35,17 @@ pub fn private_dir_pid(name: &str) -> Option<u32> {
 pub struct Token(String);
 
 impl Token {
-    /// Reads 16 bytes from `/dev/urandom`.
+    /// 16 bytes from `getrandom(2)`: one system call, no file to open.
     pub fn generate() -> std::io::Result<Token> {
         let mut bytes = [0u8; TOKEN_BYTES];
-        std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
-        Ok(Token(bytes.iter().map(|b| format!("{b:02x}")).collect()))
+        getrandom::fill(&mut bytes)?;
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let text = bytes
+            .iter()
+            .flat_map(|b| [HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]])
+            .map(char::from)
+            .collect();
+        Ok(Token(text))
     }
 
     /// Accepts exactly 32 lowercase hex digits.

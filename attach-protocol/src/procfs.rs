@@ -3,9 +3,17 @@
 //! itself), parsed in one place.
 //!
 //! Values are read once into memory and parsed from there; nothing here follows a
-//! path the process itself controls, and nothing changes any process.
+//! path the process itself controls, and nothing changes any process. Files are read
+//! into a page-sized buffer (`read_small`): `std::fs::read_to_string` asks for the
+//! size (0 for `/proc` files) and then reads in growing steps from 32 bytes, eight
+//! system calls for a `status` file where one does.
 
+use std::fs::File;
+use std::io::{ErrorKind, Read};
 use std::path::Path;
+
+/// Large enough for `/proc/<pid>/status` and `stat` in one read.
+const FIRST_READ: usize = 4096;
 
 /// The fields of one `status` file (`/proc/<pid>/status` or a task's).
 #[derive(Debug, Clone)]
@@ -19,7 +27,7 @@ impl ProcStatus {
 
     /// Reads a status file by path (`/proc/self/status`, `/proc/<pid>/task/<tid>/status`).
     pub fn read(path: impl AsRef<Path>) -> std::io::Result<ProcStatus> {
-        std::fs::read_to_string(path).map(ProcStatus)
+        read_small(path).map(ProcStatus)
     }
 
     /// The value of `key` (e.g. `"Name"`, `"VmRSS"`), trimmed.
@@ -69,12 +77,12 @@ impl From<String> for ProcStatus {
 /// The start time of `pid` in clock ticks since boot (field 22 of `/proc/<pid>/stat`),
 /// which tells a restarted pid apart.
 pub fn start_ticks(pid: u32) -> Option<u64> {
-    stat_start_ticks(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+    stat_start_ticks(&read_small(format!("/proc/{pid}/stat")).ok()?)
 }
 
 /// The start time of thread `tid` of `pid`, which tells a reused tid apart.
 pub fn thread_start_ticks(pid: u32, tid: u32) -> Option<u64> {
-    stat_start_ticks(&std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat")).ok()?)
+    stat_start_ticks(&read_small(format!("/proc/{pid}/task/{tid}/stat")).ok()?)
 }
 
 fn stat_start_ticks(stat: &str) -> Option<u64> {
@@ -84,6 +92,27 @@ fn stat_start_ticks(stat: &str) -> Option<u64> {
         .nth(19)?
         .parse()
         .ok()
+}
+
+/// The whole text of a small file, normally in one `read(2)` (and the one that
+/// sees the end).
+pub fn read_small(path: impl AsRef<Path>) -> std::io::Result<String> {
+    let mut file = File::open(path)?;
+    let mut bytes = vec![0u8; FIRST_READ];
+    let mut len = 0;
+    loop {
+        if len == bytes.len() {
+            bytes.resize(bytes.len() * 2, 0);
+        }
+        match file.read(&mut bytes[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(err) if err.kind() == ErrorKind::Interrupted => continue,
+            Err(err) => return Err(err),
+        }
+    }
+    bytes.truncate(len);
+    String::from_utf8(bytes).map_err(|err| std::io::Error::new(ErrorKind::InvalidData, err))
 }
 
 #[cfg(test)]
@@ -111,5 +140,15 @@ mod tests {
         let status = ProcStatus::of_pid(std::process::id()).unwrap();
         assert_eq!(status.euid(), Some(nix::unistd::geteuid().as_raw()));
         assert!(start_ticks(std::process::id()).is_some());
+    }
+
+    #[test]
+    fn files_larger_than_the_first_read_are_read_whole() {
+        let path = std::env::temp_dir().join(format!("attach-procfs-{}", std::process::id()));
+        let text = "x".repeat(3 * FIRST_READ + 7);
+        std::fs::write(&path, &text).unwrap();
+        let read = read_small(&path);
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(read.unwrap(), text);
     }
 }
