@@ -33,9 +33,11 @@ const PIPE_BUF: usize = 4096;
 /// How often a waiting client checks that the target still lives.
 const LIVENESS_CHECK: Duration = Duration::from_millis(100);
 
-/// How long the client busy-waits for a reply before sleeping in `poll`. Answers
-/// usually arrive within this window, and waking a sleeping process costs more than
-/// the reply itself. Only the client spins; the agent never does.
+/// How long the client busy-waits for an in-session reply before sleeping in
+/// `poll`: such answers usually arrive within this window, and waking a sleeping
+/// process costs more than the reply itself. Never while connecting: the agent
+/// thread then has to wake up and open the FIFOs, and on a small machine a
+/// spinning client takes the CPU it needs. The agent never spins.
 const SPIN: Duration = Duration::from_micros(500);
 
 /// The answer to one command.
@@ -76,6 +78,8 @@ pub struct Session {
     reply: OwnedFd,
     request: RequestFifo,
     _reply_path: CreatedPath,
+    /// How long to busy-wait for a reply: zero until the session is open.
+    spin: Duration,
     /// Called about every 100 ms while a reply is awaited, with the time waited.
     on_wait: Option<Box<dyn FnMut(Duration)>>,
 }
@@ -104,8 +108,8 @@ impl Session {
     ) -> Result<(Session, Option<Outcome>), ConnectError> {
         let target = Target::inspect(pid, options.signal)?;
         let paths = target.paths;
-        let token =
-            Token::generate().map_err(|err| ConnectError::io("cannot read /dev/urandom", err))?;
+        let token = Token::generate()
+            .map_err(|err| ConnectError::io("cannot draw a random session token", err))?;
         let (dir, request) = claim(&target, options)?;
         let (reply, reply_path) = claim::create_reply(&dir, &paths, &token, target.uid)?;
         let mut session = Session {
@@ -119,6 +123,7 @@ impl Session {
             reply,
             request,
             _reply_path: reply_path,
+            spin: Duration::ZERO,
             on_wait: None,
         };
         let hello = encode_line(&Request::Hello {
@@ -167,6 +172,7 @@ impl Session {
         let outcome = first
             .map(|(id, _)| session.answer_to(id, deadline))
             .transpose()?;
+        session.spin = SPIN;
         Ok((session, outcome))
     }
 
@@ -322,8 +328,8 @@ impl Session {
     }
 
     fn next_reply(&mut self, deadline: Instant) -> Result<Reply, ConnectError> {
-        if !self.reader.has_line() {
-            spin_until_readable(self.reply.as_fd(), SPIN);
+        if !self.reader.has_line() && !self.spin.is_zero() {
+            spin_until_readable(self.reply.as_fd(), self.spin);
         }
         let waiting_since = Instant::now();
         loop {

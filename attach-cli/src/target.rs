@@ -233,7 +233,7 @@ fn signal_name(signal: i32) -> String {
 }
 
 fn read_proc(pid: u32, file: &str) -> Option<String> {
-    std::fs::read_to_string(PathBuf::from(format!("/proc/{pid}/{file}"))).ok()
+    attach_protocol::procfs::read_small(format!("/proc/{pid}/{file}")).ok()
 }
 
 /// The start time of the agent thread `tid` of `pid`, if it is one.
