@@ -43,7 +43,8 @@ struct Client {
     uid: u32,
     /// Claimed in `hello`; only used for the audit log.
     claimed_pid: u32,
-    /// The claimed pid exists and runs as `uid` or root.
+    /// The claimed pid exists and runs as `uid` or root (checked only when the
+    /// audit log is recorded).
     pid_verified: bool,
     session: String,
     /// Which directory the FIFOs were in: `shared` or `private`.
@@ -84,6 +85,7 @@ pub(crate) fn answer_doorbell(ctx: &mut AgentContext, evaluator: &Evaluator) {
     let mut channel = Channel {
         reply,
         limits: &ctx.limits,
+        held: Vec::new(),
     };
     let (version, claimed_pid) = match hello {
         Ok(hello) => hello,
@@ -101,7 +103,9 @@ pub(crate) fn answer_doorbell(ctx: &mut AgentContext, evaluator: &Evaluator) {
     let client = Client {
         uid,
         claimed_pid,
-        pid_verified: pid_runs_as(claimed_pid, uid),
+        // Only the audit log shows it: skip the `/proc` read when nobody records it.
+        pid_verified: tracing::enabled!(target: "attach::audit", tracing::Level::INFO)
+            && pid_runs_as(claimed_pid, uid),
         session: format!("{}-{}", std::process::id(), ctx.sessions),
         rendezvous,
     };
@@ -121,7 +125,11 @@ pub(crate) fn answer_doorbell(ctx: &mut AgentContext, evaluator: &Evaluator) {
         process: ctx.process_name.clone(),
         agent_version: env!("CARGO_PKG_VERSION").to_owned(),
     };
-    if channel.send(&welcome).is_err() {
+    // A client that queued its first command behind hello (a one-shot) gets the
+    // welcome and that answer in one write: one wake-up instead of two.
+    if reader.has_line() {
+        channel.hold(&welcome);
+    } else if channel.send(&welcome).is_err() {
         return;
     }
     info!(
@@ -319,11 +327,29 @@ fn pid_runs_as(pid: u32, uid: u32) -> bool {
 struct Channel<'a> {
     reply: OwnedFd,
     limits: &'a Limits,
+    /// Lines held back to go out with the next reply.
+    held: Vec<u8>,
 }
 
 impl Channel<'_> {
+    /// Keeps `reply` for the next `send`, which writes both at once.
+    fn hold(&mut self, reply: &Reply) {
+        self.held.extend_from_slice(&encode_line(reply));
+    }
+
     fn send(&mut self, reply: &Reply) -> Result<(), WireError> {
-        let mut line = encode_line(reply);
+        let mut line = std::mem::take(&mut self.held);
+        line.extend_from_slice(&self.capped_line(reply));
+        write_all_by(
+            self.reply.as_fd(),
+            &line,
+            Instant::now() + self.limits.write_timeout,
+        )
+    }
+
+    /// `reply` as one line, or a limit error in its place when it is too long.
+    fn capped_line(&self, reply: &Reply) -> Vec<u8> {
+        let line = encode_line(reply);
         if line.len() > self.limits.max_reply_bytes {
             let id = match reply {
                 Reply::Value { id, .. } => Some(*id),
@@ -335,12 +361,8 @@ impl Channel<'_> {
                 line.len(),
                 self.limits.max_reply_bytes
             );
-            line = encode_line(&Reply::error(id, ErrorKind::Limit, message));
+            return encode_line(&Reply::error(id, ErrorKind::Limit, message));
         }
-        write_all_by(
-            self.reply.as_fd(),
-            &line,
-            Instant::now() + self.limits.write_timeout,
-        )
+        line
     }
 }
