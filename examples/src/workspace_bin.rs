@@ -25,22 +25,31 @@ pub fn workspace_bin(name: &str) -> PathBuf {
         let Some(cargo) = std::env::var_os("CARGO") else {
             return true;
         };
-        let mut build = Command::new(cargo);
-        build
-            .args([
-                "build",
-                "--quiet",
-                "--bins",
-                "-p",
-                "attach-cli",
-                "-p",
-                "attach-examples",
-            ])
-            .stdout(Stdio::null());
-        if profile_dir.ends_with("release") {
-            build.arg("--release");
-        }
-        build.status().is_ok_and(|status| status.success())
+        let release = profile_dir.ends_with("release");
+        let cargo_run = |command: &str, args: &[&str]| {
+            let mut build = Command::new(&cargo);
+            build.args([command, "--quiet"]);
+            if release {
+                build.arg("--release");
+            }
+            build.args(args).stdout(Stdio::null());
+            build.status().is_ok_and(|status| status.success())
+        };
+        // `attach` as demo.sh builds it (statically linked, see the README), so
+        // that the two never rebuild each other's binary.
+        cargo_run("build", &["--bins", "-p", "attach-examples"])
+            && cargo_run(
+                "rustc",
+                &[
+                    "-p",
+                    "attach-cli",
+                    "--bin",
+                    "attach",
+                    "--",
+                    "-C",
+                    "target-feature=+crt-static",
+                ],
+            )
     });
     assert!(*built, "building the workspace binaries failed");
     let path = profile_dir.join(name);
