@@ -1,53 +1,124 @@
-//! Section 3: one-shot `attach PID -e 1+1` from a fresh process, next to `sh -c :`
-//! (the floor of starting any process) and jattach asking an idle JVM for `VM.uptime`.
+//! Section 3: one-shot `attach PID -e 1+1` from a fresh process, next to what any
+//! process pays to start: `sh -c :`, a Rust "hello world" built with the release
+//! profile (linked statically like `attach`, and as Cargo links by default), a static
+//! C one, `attach --version` (our own start-up) and jattach asking an idle JVM for
+//! `VM.uptime`. The session's own cost is the one-shot minus `attach --version`.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use attach_examples::workspace_bin::workspace_bin;
 
 use crate::{run_quietly, show, start, stop, time_each, verdict, Stats};
 
-const RUNS: usize = 300;
+const RUNS: usize = 400;
+
+/// One program in the comparison: a table label and the command line.
+struct Contender {
+    label: String,
+    argv: Vec<String>,
+    samples: Vec<Duration>,
+}
+
+impl Contender {
+    fn new(label: &str, program: &Path, args: &[&str]) -> Contender {
+        let mut argv = vec![program.to_string_lossy().into_owned()];
+        argv.extend(args.iter().map(|arg| arg.to_string()));
+        Contender {
+            label: label.to_owned(),
+            argv,
+            samples: Vec::new(),
+        }
+    }
+
+    fn run(&self) {
+        run_quietly(Command::new(&self.argv[0]).args(&self.argv[1..]));
+    }
+
+    fn p50(&self) -> Duration {
+        Stats::of(&self.samples).p50
+    }
+}
 
 fn on_path(program: &str) -> bool {
     std::env::var_os("PATH")
         .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
 }
 
-/// An idle JVM, compiled from `bench/Idle.java` into a scratch directory.
-fn idle_jvm() -> Option<(std::process::Child, PathBuf)> {
+fn compiles(compiler: &str, args: &[&str], source: &Path, output: &Path) -> bool {
+    Command::new(compiler)
+        .args(args)
+        .arg(source)
+        .arg("-o")
+        .arg(output)
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+/// The hello worlds, compiled into `dir`: the Rust one with the release profile's
+/// settings (static like `attach`, then dynamic as Cargo links by default), and a
+/// static C one when a C compiler is installed.
+fn hello_worlds(dir: &Path) -> Vec<(&'static str, Option<PathBuf>)> {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let release = [
+        "--edition",
+        "2021",
+        "-C",
+        "opt-level=3",
+        "-C",
+        "codegen-units=16",
+    ];
+    let rust = |name: &str, extra: &[&str]| {
+        let output = dir.join(name);
+        let args: Vec<&str> = release.iter().chain(extra).copied().collect();
+        compiles(&rustc, &args, &here.join("hello.rs"), &output).then_some(output)
+    };
+    let c_static = dir.join("hello-c-static");
+    vec![
+        (
+            "Rust hello world, release profile, static like `attach`",
+            rust("hello-rust-static", &["-C", "target-feature=+crt-static"]),
+        ),
+        (
+            "Rust hello world, release profile, Cargo's default linking",
+            rust("hello-rust", &[]),
+        ),
+        (
+            "C hello world, `cc -O2 -static`",
+            (on_path("cc")
+                && compiles("cc", &["-O2", "-static"], &here.join("hello.c"), &c_static))
+            .then_some(c_static),
+        ),
+    ]
+}
+
+/// An idle JVM, compiled from `bench/Idle.java` into `dir`.
+fn idle_jvm(dir: &Path) -> Option<std::process::Child> {
     if !on_path("jattach") || !on_path("javac") || !on_path("java") {
         return None;
     }
-    let classes = std::env::temp_dir().join(format!("attach-bench-jvm-{}", std::process::id()));
-    std::fs::create_dir_all(&classes).ok()?;
     let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("Idle.java");
     let compiled = Command::new("javac")
         .arg("-d")
-        .arg(&classes)
+        .arg(dir)
         .arg(source)
         .status()
         .ok()?;
     if !compiled.success() {
         return None;
     }
-    let (jvm, first) = start(
-        Path::new("java"),
-        &[
-            "-XX:+UseSerialGC",
-            "-Xmx64m",
-            "-cp",
-            classes.to_str()?,
-            "Idle",
-        ],
-        &[],
-    );
-    (first == "ready").then_some((jvm, classes))
+    let java_args = ["-XX:+UseSerialGC", "-Xmx64m", "-cp", dir.to_str()?, "Idle"];
+    let (jvm, first) = start(Path::new("java"), &java_args, &[]);
+    (first == "ready").then_some(jvm)
 }
 
 pub fn run() {
+    let scratch =
+        std::env::temp_dir().join(format!("attach-bench-one-shot-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch).expect("scratch directory");
     let (worker, _) = start(
         &workspace_bin("http-worker"),
         &["--listen", "127.0.0.1:0", "--threads", "2"],
@@ -55,74 +126,122 @@ pub fn run() {
     );
     let pid = worker.id().to_string();
     let attach = workspace_bin("attach");
-    let jvm = idle_jvm();
-    let jvm_pid = jvm.as_ref().map(|(child, _)| child.id().to_string());
-    if let Some(jvm_pid) = &jvm_pid {
-        // The first jattach starts the JVM's attach listener; measure the steady state.
-        for _ in 0..5 {
-            run_quietly(Command::new("jattach").args([jvm_pid, "jcmd", "VM.uptime"]));
+    let mut contenders = vec![
+        Contender::new("`attach PID -e 1+1`", &attach, &[&pid, "-e", "1+1"]),
+        Contender::new("`attach --version`", &attach, &["--version"]),
+        Contender::new("floor: `sh -c :`", Path::new("sh"), &["-c", ":"]),
+    ];
+    let mut missing = Vec::new();
+    for (label, program) in hello_worlds(&scratch) {
+        match program {
+            Some(program) => contenders.push(Contender::new(label, &program, &[])),
+            None => missing.push(format!("| {label} | not measured: no compiler | | |")),
         }
     }
-    let (mut ours, mut floor, mut theirs) = (Vec::new(), Vec::new(), Vec::new());
-    // Interleaved, so that machine noise hits all three alike.
-    for _ in 0..RUNS {
-        ours.extend(time_each(1, || {
-            run_quietly(Command::new(&attach).args([&pid, "-e", "1+1"]))
-        }));
-        floor.extend(time_each(1, || {
-            run_quietly(Command::new("sh").args(["-c", ":"]))
-        }));
-        if let Some(jvm_pid) = &jvm_pid {
-            theirs.extend(time_each(1, || {
-                run_quietly(Command::new("jattach").args([jvm_pid, "jcmd", "VM.uptime"]))
-            }));
+    let jvm = idle_jvm(&scratch);
+    let jattach_label = "`jattach JVM jcmd VM.uptime` (idle JVM)";
+    match &jvm {
+        Some(jvm) => {
+            let jvm_pid = jvm.id().to_string();
+            let jattach = Contender::new(
+                jattach_label,
+                Path::new("jattach"),
+                &[&jvm_pid, "jcmd", "VM.uptime"],
+            );
+            // The first jattach starts the JVM's attach listener; measure the steady state.
+            for _ in 0..5 {
+                jattach.run();
+            }
+            contenders.push(jattach);
+        }
+        None => missing.push(
+            "| jattach | not measured: install `jattach` and a JDK (bench/run.sh does) | | |"
+                .into(),
+        ),
+    }
+    // Interleaved, in alternating order, so that machine noise hits all alike.
+    for round in 0..RUNS {
+        let order: Vec<usize> = if round % 2 == 0 {
+            (0..contenders.len()).collect()
+        } else {
+            (0..contenders.len()).rev().collect()
+        };
+        for i in order {
+            let contender = &mut contenders[i];
+            let sample = time_each(1, || contender.run());
+            contender.samples.extend(sample);
         }
     }
-    let (ours, floor) = (Stats::of(&ours), Stats::of(&floor));
-    let ratio = |other: Duration| ours.p50.as_secs_f64() / other.as_secs_f64();
+    print_tables(&contenders, &missing);
+    stop(worker);
+    if let Some(jvm) = jvm {
+        stop(jvm);
+    }
+    let _ = std::fs::remove_dir_all(scratch);
+}
+
+fn print_tables(contenders: &[Contender], missing: &[String]) {
+    let p50 = |label: &str| {
+        contenders
+            .iter()
+            .find(|c| c.label == label)
+            .map(Contender::p50)
+    };
+    let floor = p50("floor: `sh -c :`").expect("sh is measured");
     println!("## 3. One-shot wall time from a fresh process\n");
-    println!("{RUNS} runs of each, interleaved.\n");
-    println!("| command | p50 | p99 |");
-    println!("| --- | --- | --- |");
-    println!(
-        "| `attach PID -e 1+1` | {} | {} |",
-        show(ours.p50),
-        show(ours.p99)
-    );
-    println!(
-        "| floor: `sh -c :` | {} | {} |",
-        show(floor.p50),
-        show(floor.p99)
-    );
-    let jattach = (!theirs.is_empty()).then(|| Stats::of(&theirs));
-    match &jattach {
-        Some(stats) => println!(
-            "| `jattach JVM jcmd VM.uptime` (idle JVM) | {} | {} |",
-            show(stats.p50),
-            show(stats.p99)
-        ),
-        None => println!(
-            "| jattach | not measured: install `jattach` and a JDK (bench/run.sh does) | |"
-        ),
-    }
-    println!("\n| ratio (p50) | value | target | |");
+    println!("{RUNS} runs of each, interleaved in alternating order.\n");
+    println!("| command | p50 | p99 | × `sh -c :` (p50) |");
     println!("| --- | --- | --- | --- |");
-    let to_floor = ratio(floor.p50);
-    println!(
-        "| attach / `sh -c :` | {to_floor:.2} | ≤ 1.5 | {} |",
-        verdict(to_floor <= 1.5)
-    );
-    if let Some(stats) = jattach {
-        let to_jattach = ratio(stats.p50);
+    for contender in contenders {
+        let stats = Stats::of(&contender.samples);
         println!(
-            "| attach / jattach | {to_jattach:.2} | ≤ 0.6 | {} |",
-            verdict(to_jattach <= 0.6)
+            "| {} | {} | {} | {:.2} |",
+            contender.label,
+            show(stats.p50),
+            show(stats.p99),
+            stats.p50.as_secs_f64() / floor.as_secs_f64()
         );
     }
-    println!();
-    stop(worker);
-    if let Some((jvm, classes)) = jvm {
-        stop(jvm);
-        let _ = std::fs::remove_dir_all(classes);
+    for line in missing {
+        println!("{line}");
     }
+    let one_shot = p50("`attach PID -e 1+1`").expect("attach is measured");
+    let version = p50("`attach --version`").expect("attach is measured");
+    let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
+    println!("\n| ratio (p50) | value | target | |");
+    println!("| --- | --- | --- | --- |");
+    let row = |what: &str, value: f64, ceiling: f64| {
+        println!(
+            "| {what} | {value:.2} | ≤ {ceiling} | {} |",
+            verdict(value <= ceiling)
+        );
+    };
+    if let Some(jattach) = p50("`jattach JVM jcmd VM.uptime` (idle JVM)") {
+        row("attach / jattach", ratio(one_shot, jattach), 1.0);
+    }
+    row("attach / `sh -c :`", ratio(one_shot, floor), 1.3);
+    for (label, what) in [
+        (
+            "Rust hello world, release profile, static like `attach`",
+            "`attach --version` / Rust hello world (static, like attach)",
+        ),
+        (
+            "Rust hello world, release profile, Cargo's default linking",
+            "`attach --version` / Rust hello world (Cargo's default linking)",
+        ),
+    ] {
+        if let Some(hello) = p50(label) {
+            row(what, ratio(version, hello), 1.0);
+        }
+    }
+    let session = one_shot.saturating_sub(version);
+    row(
+        &format!(
+            "session overhead (one-shot − `--version` = {}) / `sh -c :`",
+            show(session)
+        ),
+        ratio(session, floor),
+        0.25,
+    );
+    println!();
 }
