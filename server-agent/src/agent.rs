@@ -28,6 +28,7 @@ use crate::rendezvous::Rendezvous;
 use crate::session::{answer_doorbell, AgentContext};
 use crate::signal::choice::DoorbellSignal;
 use crate::signal::doorbell::{self, Doorbell};
+use crate::state::function::{Function, HostFunction};
 use crate::state::live::{Getter, Live};
 use crate::state::registry::Registry;
 
@@ -82,7 +83,7 @@ pub struct AgentBuilder {
 
 impl AgentBuilder {
     /// Registered functions accept up to this many arguments.
-    pub const MAX_ARITY: usize = crate::state::registry::MAX_ARITY;
+    pub const MAX_ARITY: usize = crate::state::function::MAX_ARITY;
 
     /// The doorbell signal (default SIGUSR1), for hosts that already use SIGUSR1.
     pub fn signal(mut self, signal: DoorbellSignal) -> Self {
@@ -130,15 +131,21 @@ impl AgentBuilder {
         self
     }
 
-    /// Registers a function scripts may call with up to four arguments (as JSON).
-    /// This is the only way scripts can change host state. It runs on the agent
-    /// thread, which cannot interrupt it: keep it quick (its time counts against the
-    /// command's limit and is logged in the audit record).
-    pub fn function<F>(mut self, name: &str, help: &str, function: F) -> Self
-    where
-        F: Fn(&[serde_json::Value]) -> Result<serde_json::Value, String> + Send + Sync + 'static,
-    {
-        self.registry.add_function(name, help, Arc::new(function));
+    /// Registers a function scripts may call: a closure of 0 to 6 typed
+    /// arguments returning `Result<T, E>` (see [`HostFunction`]). This is the only way
+    /// scripts can change host state. Start `help` with the call (`"evict(key): drop
+    /// one entry"`) and `help()` shows `evict(key: String)`; a script calling it with
+    /// the wrong number or types of arguments gets an error and the closure never runs.
+    /// It runs on the agent thread, which cannot interrupt it: keep it quick (its time
+    /// counts against the command's limit and is logged in the audit record).
+    pub fn function<Args, F: HostFunction<Args>>(
+        mut self,
+        name: &str,
+        help: &str,
+        function: F,
+    ) -> Self {
+        self.registry
+            .add_function(name, Function::new(name, help, function));
         self
     }
 

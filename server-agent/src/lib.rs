@@ -67,4 +67,5 @@ pub use limits::Limits;
 pub use signal::choice::{DoorbellSignal, UnknownSignal};
 pub use signal::guard::RequestGuard;
 pub use signal::self_pipe::write_from_handler;
+pub use state::function::HostFunction;
 pub use state::live::{Live, ReadError};

@@ -84,7 +84,12 @@ fn print_goes_to_the_client_not_the_host() {
 fn help_lists_registered_names_and_builtins() {
     let (worker, _) = Worker::http(1);
     let run = eval(worker.pid, "help()");
-    for name in ["requests_served", "set_config(..)", "pid()", "uptime()"] {
+    for name in [
+        "requests_served",
+        "set_config(key: String, value: String)",
+        "pid()",
+        "uptime()",
+    ] {
         assert!(
             run.stdout.contains(name),
             "help() lacks {name}: {}",

@@ -180,8 +180,8 @@ fn help_text(registry: &Registry) -> String {
         "functions:",
         registry
             .functions
-            .iter()
-            .map(|(name, entry)| (format!("{name}(..)"), entry.help.clone()))
+            .values()
+            .map(|function| (function.signature(), function.description.clone()))
             .collect(),
     );
     section(

@@ -22,7 +22,8 @@ use crate::eval::reply::{self, to_json};
 use crate::eval::values::{ValueError, Values};
 use crate::limits::Limits;
 use crate::quiet_panic;
-use crate::state::registry::{Registry, MAX_ARITY};
+use crate::state::function::MAX_ARITY;
+use crate::state::registry::Registry;
 
 /// Bytes of compiled script per byte of source, measured on function-heavy code: what
 /// compiling a command costs, and what the functions a session defines keep.
@@ -420,18 +421,30 @@ fn expose_values(
 }
 
 fn expose_functions(engine: &mut Engine, registry: &Registry, state: &Rc<CommandState>) {
-    for (name, entry) in &registry.functions {
+    for (name, function) in &registry.functions {
+        // Every arity is registered, so a wrong count gets a message naming the
+        // signature instead of Rhai's "function not found".
         for arity in 0..=MAX_ARITY {
-            let function = entry.item.clone();
+            let function = function.clone();
             let state = state.clone();
-            let fn_name = name.clone();
             let arg_types = vec![std::any::TypeId::of::<Dynamic>(); arity];
             engine.register_raw_fn(name.as_str(), arg_types, move |_context, args| {
+                let wanted = function.params.len();
+                if args.len() != wanted {
+                    let plural = if wanted == 1 { "" } else { "s" };
+                    return Err(format!(
+                        "{} takes {wanted} argument{plural}, given {}; \
+                         help() shows the functions",
+                        function.signature(),
+                        args.len()
+                    )
+                    .into());
+                }
                 budget::check()?;
                 let started = Instant::now();
                 let json_args: Vec<serde_json::Value> =
                     args.iter().map(|arg| to_json(arg)).collect();
-                let outcome = catch_unwind(AssertUnwindSafe(|| function(&json_args)));
+                let outcome = catch_unwind(AssertUnwindSafe(|| (function.call)(&json_args)));
                 state
                     .host_time
                     .set(state.host_time.get() + started.elapsed());
@@ -439,11 +452,12 @@ fn expose_functions(engine: &mut Engine, registry: &Registry, state: &Rc<Command
                 // its result is not thrown away (the next step checks the deadline).
                 let value = match outcome {
                     Ok(Ok(result)) => rhai::serde::to_dynamic(result),
-                    Ok(Err(message)) => Err(format!("{fn_name}: {message}").into()),
+                    Ok(Err(message)) => Err(format!("{}: {message}", function.signature()).into()),
                     Err(payload) => {
                         state.failure.set(Some(ErrorKind::Panic));
                         Err(format!(
-                            "{fn_name} panicked in host code: {}",
+                            "{} panicked in host code: {}",
+                            function.name,
                             quiet_panic::message(payload.as_ref())
                         )
                         .into())

@@ -8,14 +8,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::error::AgentError;
+use crate::state::function::Function;
 use crate::state::live::Live;
 use crate::state::redact::RedactPath;
-
-/// A host function callable from scripts with 0 to `MAX_ARITY` JSON arguments.
-pub type HostFn = dyn Fn(&[serde_json::Value]) -> Result<serde_json::Value, String> + Send + Sync;
-
-/// Registered functions accept up to this many arguments.
-pub const MAX_ARITY: usize = 4;
 
 pub(crate) struct Entry<T: ?Sized> {
     pub(crate) help: String,
@@ -26,7 +21,7 @@ pub(crate) struct Registry {
     /// Names the host may not take (the built-ins'), handed in by the agent.
     reserved: fn(&str) -> bool,
     pub(crate) values: BTreeMap<String, Entry<dyn Live>>,
-    pub(crate) functions: BTreeMap<String, Entry<HostFn>>,
+    pub(crate) functions: BTreeMap<String, Arc<Function>>,
     pub(crate) redactions: Vec<RedactPath>,
     /// What the host says about its build, for `version()`.
     pub(crate) build_info: BTreeMap<String, String>,
@@ -57,15 +52,19 @@ impl Registry {
         }
     }
 
-    pub(crate) fn add_function(&mut self, name: &str, help: &str, function: Arc<HostFn>) {
-        if self.check_name(name) {
-            self.functions.insert(
-                name.to_owned(),
-                Entry {
-                    help: help.to_owned(),
-                    item: function,
-                },
-            );
+    /// Adds a function, or records why it cannot be (see `Function::new`).
+    pub(crate) fn add_function(&mut self, name: &str, function: Result<Function, &'static str>) {
+        if !self.check_name(name) {
+            return;
+        }
+        match function {
+            Ok(function) => {
+                self.functions.insert(name.to_owned(), Arc::new(function));
+            }
+            Err(reason) => self.problems.push(AgentError::BadName {
+                name: name.to_owned(),
+                reason,
+            }),
         }
     }
 

@@ -97,21 +97,10 @@ impl State {
             )
             .function(
                 "set_config",
-                "set_config(key, value): change one config entry",
-                move |args| {
-                    let [key, value] = args else {
-                        return Err("takes two arguments: key and value".into());
-                    };
-                    let key = key.as_str().ok_or("key must be a string")?.to_owned();
-                    let value = value
-                        .as_str()
-                        .map(str::to_owned)
-                        .unwrap_or_else(|| value.to_string());
+                "set_config(key, value): change one config entry; returns the old value",
+                move |key: String, value: String| {
                     let mut config = config.lock().map_err(|_| "config lock poisoned")?;
-                    Ok(config
-                        .insert(key, value)
-                        .map(serde_json::Value::String)
-                        .unwrap_or_default())
+                    Ok::<_, &str>(config.insert(key, value))
                 },
             )
     }
