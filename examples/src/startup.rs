@@ -1,15 +1,27 @@
 //! What every example binary does first: send its logs to stderr (through
-//! `tracing`, filtered by `RUST_LOG`), and tell whoever started it where it listens.
+//! `tracing`, at WARN unless `RUST_LOG` says otherwise), and tell whoever started it
+//! where it listens.
 
 use std::io::Write;
 use std::net::SocketAddr;
 
-/// Logs to stderr, filtered by `RUST_LOG` (nothing by default).
-pub fn init_logging() {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_writer(std::io::stderr)
+use tracing_subscriber::prelude::*;
+use tracing_subscriber::{reload, EnvFilter, Registry};
+
+/// The handle `Agent::builder().log_filter(..)` takes, so `log_level("debug")` works
+/// in a session.
+pub type LogFilterHandle = reload::Handle<EnvFilter, Registry>;
+
+/// Logs to stderr, filtered by `RUST_LOG` (WARN when it is unset or unreadable, so
+/// the agent's warnings are seen).
+pub fn init_logging() -> LogFilterHandle {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let (filter, handle) = reload::Layer::new(filter);
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
         .init();
+    handle
 }
 
 /// Prints `listening on <ADDR>` as a complete first line of stdout (the tests and

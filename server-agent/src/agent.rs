@@ -18,7 +18,9 @@ use attach_protocol::{AgentMarker, FifoPaths, WireError, AGENT_THREAD_NAME};
 use nix::errno::Errno;
 use nix::poll::PollFlags;
 use nix::sys::memfd::{memfd_create, MFdFlags};
+use nix::sys::signal::Signal;
 use serde::Serialize;
+use tracing::Level;
 
 use crate::error::AgentError;
 use crate::eval::Evaluator;
@@ -53,6 +55,7 @@ impl Agent {
             signal: DoorbellSignal::USR1,
             limits: Limits::default(),
             registry: Registry::new(crate::builtins::is_builtin),
+            command_audit: Level::DEBUG,
         }
     }
 
@@ -79,6 +82,7 @@ pub struct AgentBuilder {
     signal: DoorbellSignal,
     limits: Limits,
     registry: Registry,
+    command_audit: Level,
 }
 
 impl AgentBuilder {
@@ -149,6 +153,32 @@ impl AgentBuilder {
         self
     }
 
+    /// Lets sessions read and change the host's log filter with `log_level()` /
+    /// `log_level("debug")`. Hand over the handle of the `EnvFilter` the host's
+    /// subscriber was built with:
+    ///
+    /// ```
+    /// use tracing_subscriber::{prelude::*, reload, EnvFilter};
+    ///
+    /// let (filter, handle) = reload::Layer::new(EnvFilter::new("warn"));
+    /// tracing_subscriber::registry().with(filter).init();
+    /// let builder = server_agent::Agent::builder().log_filter(handle);
+    /// ```
+    pub fn log_filter<S: 'static>(
+        mut self,
+        handle: tracing_subscriber::reload::Handle<tracing_subscriber::EnvFilter, S>,
+    ) -> Self {
+        self.registry.log_filter = Some(Arc::new(handle));
+        self
+    }
+
+    /// The level of the audit record written for each command (target
+    /// `attach::audit`; default DEBUG). Session open and close are always INFO.
+    pub fn audit_commands(mut self, level: Level) -> Self {
+        self.command_audit = level;
+        self
+    }
+
     /// Installs the doorbell and starts the agent thread.
     pub fn install(mut self) -> Result<Agent, AgentError> {
         if let Some(problem) = self.registry.first_problem() {
@@ -174,7 +204,10 @@ impl AgentBuilder {
         }
         let bell = doorbell::install(self.signal)?;
         doorbell::block_in_this_thread();
-        crate::signal::exposure::warn_if_exposed(self.signal.as_nix());
+        warn_about_exposed_threads(
+            self.signal.as_nix(),
+            crate::signal::exposure::SETTLE_AT_INSTALL,
+        );
         quiet_panic::install_hook_once();
         let rendezvous = Rendezvous::prepare(pid);
         let private_dir = rendezvous.private.as_ref().map(|(_, path)| path.clone());
@@ -184,6 +217,7 @@ impl AgentBuilder {
             limits: self.limits,
             process_name: crate::builtins::process_name(),
             sessions: 0,
+            command_audit: self.command_audit,
         };
         let registry = self.registry;
         let signal = self.signal;
@@ -209,6 +243,13 @@ impl AgentBuilder {
             .unwrap_or(Err(AgentError::setup(Errno::ECHILD)))?;
         tracing::debug!(target: "attach::agent", signal = %self.signal, "attach agent installed");
         Ok(Agent { enabled: true })
+    }
+}
+
+/// Names the threads the doorbell can still reach, in a kept warning.
+fn warn_about_exposed_threads(signal: Signal, settle: Duration) {
+    if let Some(warning) = crate::signal::exposure::new_warning(signal, settle) {
+        crate::logging::warn(warning);
     }
 }
 
@@ -260,6 +301,8 @@ fn run(bell: Doorbell, mut ctx: AgentContext, registry: Registry) {
             }
         }
         drain(&bell);
+        crate::logging::reemit_unlogged();
+        warn_about_exposed_threads(doorbell::doorbell_signal(), Duration::ZERO);
         let served = catch_unwind(AssertUnwindSafe(|| {
             let evaluator = evaluator
                 .get_or_insert_with(|| Evaluator::new(&registry, &ctx.limits, &ctx.process_name));

@@ -51,6 +51,7 @@ mod error;
 mod eval;
 mod inflight;
 mod limits;
+mod logging;
 mod quiet_panic;
 mod rendezvous;
 mod session;

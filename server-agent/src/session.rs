@@ -19,7 +19,7 @@ use attach_protocol::{
     decode_line, encode_line, write_all_by, Dir, ErrorKind, FifoPaths, LineReader, ProcStatus,
     Reply, Request, Token, WireError, MAX_REQUEST_LINE, PROTOCOL_VERSION,
 };
-use tracing::{debug, info, warn};
+use tracing::{debug, info, warn, Level};
 
 use crate::eval::complete;
 use crate::eval::{Evaluator, SessionScope};
@@ -36,6 +36,8 @@ pub(crate) struct AgentContext {
     pub(crate) limits: Limits,
     pub(crate) process_name: String,
     pub(crate) sessions: u64,
+    /// The level of each command's audit record.
+    pub(crate) command_audit: tracing::Level,
 }
 
 /// Who is on the other end, as far as the agent can tell.
@@ -143,6 +145,7 @@ pub(crate) fn answer_doorbell(ctx: &mut AgentContext, evaluator: &Evaluator) {
         request.as_fd(),
         &client,
         evaluator,
+        ctx.command_audit,
     );
     info!(
         target: "attach::audit",
@@ -204,6 +207,7 @@ fn serve(
     request: std::os::fd::BorrowedFd<'_>,
     client: &Client,
     evaluator: &Evaluator,
+    level: Level,
 ) -> &'static str {
     let mut scope = SessionScope::new();
     loop {
@@ -225,7 +229,9 @@ fn serve(
             Err(_) => return "request FIFO failed",
         };
         let reply = match decode_line::<Request>(&line) {
-            Ok(Request::Eval { id, code }) => evaluate(evaluator, &mut scope, client, id, &code),
+            Ok(Request::Eval { id, code }) => {
+                evaluate(evaluator, &mut scope, client, level, id, &code)
+            }
             Ok(Request::Ping { id }) => Reply::Pong { id },
             Ok(Request::Complete { id, line, pos }) => {
                 let _budget = evaluator.budget(&scope);
@@ -285,6 +291,7 @@ fn evaluate(
     evaluator: &Evaluator,
     scope: &mut SessionScope,
     client: &Client,
+    level: Level,
     id: u64,
     code: &str,
 ) -> Reply {
@@ -296,14 +303,25 @@ fn evaluate(
     };
     // The command text is the operator's; values never reach the log (redacted
     // parts are removed before a script can see them).
-    info!(
-        target: "attach::audit",
-        session = %client.session, uid = client.uid, client_pid = client.claimed_pid,
-        client_pid_verified = client.pid_verified,
-        command = %shorten(code), ok = failure.is_none(), failure = ?failure,
-        elapsed_us = started.elapsed().as_micros() as u64,
-        host_fn_us = evaluator.host_time().as_micros() as u64, "evaluated"
-    );
+    macro_rules! audit {
+        ($level:expr) => {
+            tracing::event!(
+                target: "attach::audit", $level,
+                session = %client.session, uid = client.uid, client_pid = client.claimed_pid,
+                client_pid_verified = client.pid_verified,
+                command = %shorten(code), ok = failure.is_none(), failure = ?failure,
+                elapsed_us = started.elapsed().as_micros() as u64,
+                host_fn_us = evaluator.host_time().as_micros() as u64, "evaluated"
+            )
+        };
+    }
+    match level {
+        Level::ERROR => audit!(Level::ERROR),
+        Level::WARN => audit!(Level::WARN),
+        Level::INFO => audit!(Level::INFO),
+        Level::DEBUG => audit!(Level::DEBUG),
+        Level::TRACE => audit!(Level::TRACE),
+    }
     reply
 }
 

@@ -59,7 +59,11 @@ const BUILTINS: &[(&str, &str)] = &[
     ),
     (
         "version()",
-        "agent and protocol versions, process, binary and the host's build info",
+        "agent and protocol versions, process, binary, the host's build info and agent warnings",
+    ),
+    (
+        "log_level()",
+        "the host's log filter; log_level(\"debug\") changes it, if the host allows (README, \"Logging\")",
     ),
 ];
 
@@ -93,7 +97,7 @@ pub(crate) fn register(
     process_name: &str,
 ) {
     let help = help_text(registry);
-    register_checked(engine, "help", move || Ok(help.clone().into()));
+    register_checked(engine, "help", move || Ok(with_warnings(&help).into()));
     register_checked(engine, "pid", || Ok((std::process::id() as i64).into()));
     let started = Instant::now();
     register_checked(engine, "uptime", move || {
@@ -116,7 +120,7 @@ pub(crate) fn register(
     });
     let limits = rhai::serde::to_dynamic(limits.to_json()).unwrap_or(Dynamic::UNIT);
     register_checked(engine, "limits", move || Ok(limits.clone()));
-    let version = rhai::serde::to_dynamic(serde_json::json!({
+    let version = serde_json::json!({
         "agent": env!("CARGO_PKG_VERSION"),
         "protocol": attach_protocol::PROTOCOL_VERSION,
         "process": process_name,
@@ -124,9 +128,35 @@ pub(crate) fn register(
             .map(|path| path.display().to_string())
             .unwrap_or_default(),
         "build": registry.build_info,
-    }))
-    .unwrap_or(Dynamic::UNIT);
-    register_checked(engine, "version", move || Ok(version.clone()));
+    });
+    register_checked(engine, "version", move || {
+        let mut version = version.clone();
+        version["warnings"] = crate::logging::warnings().into();
+        rhai::serde::to_dynamic(version)
+    });
+    let filter = registry.log_filter.clone();
+    register_checked(engine, "log_level", move || {
+        to_rhai(crate::logging::level(filter.as_ref()))
+    });
+    let filter = registry.log_filter.clone();
+    engine.register_fn("log_level", move |directives: &str| {
+        budget::check()?;
+        to_rhai(crate::logging::set_level(filter.as_ref(), directives))
+    });
+}
+
+/// The help text, then the agent's warnings, if any.
+fn with_warnings(help: &str) -> String {
+    let warnings = crate::logging::warnings();
+    if warnings.is_empty() {
+        return help.to_owned();
+    }
+    let mut text = help.to_owned();
+    text.push_str("\nagent warnings:\n");
+    for warning in warnings {
+        text.push_str(&format!("  ! {warning}\n"));
+    }
+    text
 }
 
 /// Registers a built-in that runs only within the command's budget: checked before

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::error::AgentError;
+use crate::logging::LogFilter;
 use crate::state::function::Function;
 use crate::state::live::Live;
 use crate::state::redact::RedactPath;
@@ -25,6 +26,8 @@ pub(crate) struct Registry {
     pub(crate) redactions: Vec<RedactPath>,
     /// What the host says about its build, for `version()`.
     pub(crate) build_info: BTreeMap<String, String>,
+    /// The host's log filter, for `log_level()`.
+    pub(crate) log_filter: Option<Arc<dyn LogFilter>>,
     pub(crate) problems: Vec<AgentError>,
 }
 
@@ -36,6 +39,7 @@ impl Registry {
             functions: BTreeMap::new(),
             redactions: Vec::new(),
             build_info: BTreeMap::new(),
+            log_filter: None,
             problems: Vec::new(),
         }
     }

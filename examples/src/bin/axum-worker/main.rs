@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use attach_examples::sleep::sleep_counting_eintr;
+use attach_examples::startup::LogFilterHandle;
 use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::Router;
@@ -50,8 +51,9 @@ struct AppState {
     config: Arc<Mutex<BTreeMap<String, String>>>,
 }
 
-fn install_agent(state: &AppState) -> anyhow::Result<Agent> {
+fn install_agent(state: &AppState, log_filter: LogFilterHandle) -> anyhow::Result<Agent> {
     Ok(Agent::builder()
+        .log_filter(log_filter)
         .live(
             "requests_served",
             "requests answered since start",
@@ -68,7 +70,7 @@ fn install_agent(state: &AppState) -> anyhow::Result<Agent> {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    attach_examples::startup::init_logging();
+    let log_filter = attach_examples::startup::init_logging();
     let state = AppState::default();
     state
         .config
@@ -79,7 +81,7 @@ fn main() -> anyhow::Result<()> {
     let early = if args.late_agent {
         None
     } else {
-        Some(install_agent(&state)?)
+        Some(install_agent(&state, log_filter.clone())?)
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(args.workers.max(1))
@@ -98,7 +100,7 @@ fn main() -> anyhow::Result<()> {
                     let _ = task.await;
                 }
             });
-            install_agent(&state)?
+            install_agent(&state, log_filter)?
         }
     };
     agent.watch_runtime(runtime.handle().clone());

@@ -46,14 +46,14 @@ struct Args {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    attach_examples::startup::init_logging();
+    let log_filter = attach_examples::startup::init_logging();
     let settings = match &args.config {
         Some(path) => attach_examples::config::load(path)?,
         None => Default::default(),
     };
     let state = state::State::new(args.threads, settings);
     // First: every thread started after this inherits SIGUSR1 blocked.
-    let _agent = state::install_agent(&state)?;
+    let _agent = state::install_agent(&state, log_filter)?;
     let events = SignalEvents::install(&[Signal::SIGTERM, Signal::SIGINT, Signal::SIGQUIT])?;
     let (listener, standalone) = match args.listen_fd {
         Some(fd) => (inherited_listener(fd)?, false),

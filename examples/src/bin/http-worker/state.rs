@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use attach_examples::startup::LogFilterHandle;
 use server_agent::{requests_in_flight, Agent, AgentBuilder};
 
 /// Shared by the acceptor, the pool threads and the agent.
@@ -107,6 +108,9 @@ impl State {
 }
 
 /// Installs the agent with the worker's state registered.
-pub fn install_agent(state: &State) -> anyhow::Result<Agent> {
-    Ok(state.expose(Agent::builder()).install()?)
+/// `log_filter` lets sessions change the log level (`log_level("debug")`).
+pub fn install_agent(state: &State, log_filter: LogFilterHandle) -> anyhow::Result<Agent> {
+    Ok(state
+        .expose(Agent::builder().log_filter(log_filter))
+        .install()?)
 }
