@@ -115,7 +115,7 @@ async fn serve(listen: &str, state: AppState) -> anyhow::Result<()> {
     let app = Router::new()
         .route("/", get(root))
         .route("/sleep", get(sleep))
-        .layer(InFlightLayer)
+        .layer(InFlightLayer::new())
         .with_state(state);
     let mut terminate = signal(SignalKind::terminate())?;
     axum::serve(listener, app)
