@@ -54,6 +54,10 @@ const BUILTINS: &[(&str, &str)] = &[
         "requests inside a RequestGuard now: thread, label, ms held",
     ),
     (
+        "inflight_stats()",
+        "latency per label over the last 30-60 s (labelled guards, InFlightLayer, trackers): count, p50_us, p99_us",
+    ),
+    (
         "limits()",
         "the evaluation limits in force for this session",
     ),
@@ -117,6 +121,9 @@ pub(crate) fn register(
     });
     register_checked(engine, "inflight", || {
         to_rhai(Ok::<_, String>(crate::inflight::snapshot()))
+    });
+    engine.register_fn("inflight_stats", || {
+        to_rhai(Ok::<_, String>(crate::inflight::stats()))
     });
     let limits = rhai::serde::to_dynamic(limits.to_json()).unwrap_or(Dynamic::UNIT);
     register_checked(engine, "limits", move || Ok(limits.clone()));

@@ -8,15 +8,17 @@
 //! sequence counter (a seqlock) lets it see a label and start time that belong
 //! together, retrying the rare read that races a write.
 
-use std::sync::atomic::{fence, AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::cell::Cell;
+use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use nix::time::{clock_gettime, ClockId};
 use serde::Serialize;
 
-/// Labels longer than this are cut (at a character boundary).
-pub const MAX_LABEL_BYTES: usize = 64;
-const LABEL_WORDS: usize = MAX_LABEL_BYTES / 8;
+use crate::inflight::label::LabelWords;
+use crate::inflight::latency::{monotonic_ns, Merged};
+use crate::inflight::routes::RouteTable;
 
 /// One thread's request state.
 struct Slot {
@@ -25,14 +27,27 @@ struct Slot {
     depth: AtomicU32,
     seq: AtomicU64,
     since_ms: AtomicU64,
-    label_len: AtomicUsize,
-    label: [AtomicU64; LABEL_WORDS],
+    label: LabelWords,
+    /// Latency per label, made at the thread's first labelled guard.
+    routes: OnceLock<Box<RouteTable>>,
 }
 
 static SLOTS: Mutex<Vec<Arc<Slot>>> = Mutex::new(Vec::new());
 
-/// Owns this thread's slot; unregisters it when the thread ends.
-struct SlotHandle(Arc<Slot>);
+/// Slots of ended threads, kept for their latency rows (the newest few).
+static RETIRED: Mutex<Vec<Arc<Slot>>> = Mutex::new(Vec::new());
+const RETIRED_KEPT: usize = 64;
+
+/// No latency row: the outermost guard had no label.
+const NO_ROW: usize = usize::MAX;
+
+/// Owns this thread's slot; unregisters it when the thread ends. The cells are the
+/// outermost labelled guard's latency row and start, private to the thread.
+struct SlotHandle {
+    slot: Arc<Slot>,
+    row: Cell<usize>,
+    started_ns: Cell<u64>,
+}
 
 impl SlotHandle {
     fn register() -> SlotHandle {
@@ -42,17 +57,28 @@ impl SlotHandle {
             depth: AtomicU32::new(0),
             seq: AtomicU64::new(0),
             since_ms: AtomicU64::new(0),
-            label_len: AtomicUsize::new(0),
-            label: Default::default(),
+            label: LabelWords::new(),
+            routes: OnceLock::new(),
         });
         lock_slots().push(slot.clone());
-        SlotHandle(slot)
+        SlotHandle {
+            slot,
+            row: Cell::new(NO_ROW),
+            started_ns: Cell::new(0),
+        }
     }
 }
 
 impl Drop for SlotHandle {
     fn drop(&mut self) {
-        lock_slots().retain(|slot| !Arc::ptr_eq(slot, &self.0));
+        lock_slots().retain(|slot| !Arc::ptr_eq(slot, &self.slot));
+        if self.slot.routes.get().is_some() {
+            let mut retired = RETIRED.lock().unwrap_or_else(|p| p.into_inner());
+            if retired.len() == RETIRED_KEPT {
+                retired.remove(0);
+            }
+            retired.push(self.slot.clone());
+        }
     }
 }
 
@@ -73,60 +99,66 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// Marks this thread as entering a guard; the outermost guard records `label`.
+/// Marks this thread as entering a guard; the outermost guard records `label` and,
+/// if there is one, starts timing the request for `inflight_stats()`.
 pub(crate) fn enter(label: Option<&str>) {
     SLOT.with(|handle| {
-        let slot = &handle.0;
+        let slot = &handle.slot;
         let depth = slot.depth.load(Ordering::Relaxed);
         if depth == 0 {
             let seq = slot.seq.load(Ordering::Relaxed);
             slot.seq.store(seq + 1, Ordering::Relaxed);
             fence(Ordering::Release);
             slot.since_ms.store(now_ms(), Ordering::Relaxed);
-            store_label(slot, label.unwrap_or(""));
+            let hash = slot.label.store(label.unwrap_or(""));
             slot.seq.store(seq + 2, Ordering::Release);
+            match label {
+                Some(label) => {
+                    let routes = slot.routes.get_or_init(|| Box::new(RouteTable::new()));
+                    handle.row.set(routes.row(hash, label));
+                    handle.started_ns.set(monotonic_ns());
+                }
+                None => handle.row.set(NO_ROW),
+            }
         }
         slot.depth.store(depth + 1, Ordering::Release);
     });
 }
 
-/// Marks this thread as leaving a guard.
+/// Marks this thread as leaving a guard; the outermost labelled one records its
+/// latency.
 pub(crate) fn leave() {
     // During thread teardown the slot may already be gone: nothing to record then.
     let _ = SLOT.try_with(|handle| {
-        let depth = handle.0.depth.load(Ordering::Relaxed);
-        handle
-            .0
-            .depth
-            .store(depth.saturating_sub(1), Ordering::Release);
+        let slot = &handle.slot;
+        let depth = slot.depth.load(Ordering::Relaxed);
+        slot.depth.store(depth.saturating_sub(1), Ordering::Release);
+        let row = handle.row.get();
+        if depth == 1 && row != NO_ROW {
+            if let Some(routes) = slot.routes.get() {
+                let now = monotonic_ns();
+                let elapsed = Duration::from_nanos(now.saturating_sub(handle.started_ns.get()));
+                routes.record(row, now / 1_000_000_000, elapsed);
+            }
+        }
     });
 }
 
-fn store_label(slot: &Slot, label: &str) {
-    let mut end = label.len().min(MAX_LABEL_BYTES);
-    while !label.is_char_boundary(end) {
-        end -= 1;
-    }
-    let bytes = &label.as_bytes()[..end];
-    let whole = bytes.chunks_exact(8);
-    let tail = whole.remainder();
-    let mut words = slot.label.iter();
-    // `whole` first: zip stops on it without taking another word.
-    for (chunk, word) in whole.zip(words.by_ref()) {
-        // Fixed-size conversions compile to plain loads, not memcpy calls.
-        word.store(
-            u64::from_le_bytes(chunk.try_into().unwrap_or_default()),
-            Ordering::Relaxed,
-        );
-    }
-    if let Some(word) = words.next().filter(|_| !tail.is_empty()) {
-        let packed = tail
+/// Adds the latency rows of every thread (and of the last ended ones) to `merged`.
+pub(crate) fn add_latency(merged: &mut Merged, now_secs: u64) {
+    let mut slots: Vec<Arc<Slot>> = lock_slots().clone();
+    slots.extend(
+        RETIRED
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
             .iter()
-            .rev()
-            .fold(0u64, |acc, &b| (acc << 8) | b as u64);
-        word.store(packed, Ordering::Relaxed);
+            .cloned(),
+    );
+    for slot in &slots {
+        if let Some(routes) = slot.routes.get() {
+            routes.add_to(merged, now_secs);
+        }
     }
-    slot.label_len.store(end, Ordering::Relaxed);
 }
 
 /// One request in flight, as `inflight()` shows it: a thread inside a
@@ -182,16 +214,10 @@ fn read_consistent(slot: &Slot) -> Option<(u64, String)> {
             continue;
         }
         let since = slot.since_ms.load(Ordering::Relaxed);
-        let len = slot.label_len.load(Ordering::Relaxed).min(MAX_LABEL_BYTES);
-        let mut bytes: Vec<u8> = slot
-            .label
-            .iter()
-            .flat_map(|word| word.load(Ordering::Relaxed).to_le_bytes())
-            .collect();
+        let label = slot.label.load();
         fence(Ordering::Acquire);
         if slot.seq.load(Ordering::Relaxed) == before {
-            bytes.truncate(len);
-            return Some((since, String::from_utf8_lossy(&bytes).into_owned()));
+            return Some((since, label));
         }
     }
     None
@@ -210,6 +236,7 @@ pub fn requests_in_flight() -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::inflight::MAX_LABEL_BYTES;
     use std::sync::Barrier;
 
     /// Enters guards with `labels` on another thread and returns what `snapshot`
@@ -274,5 +301,25 @@ mod tests {
         .join()
         .unwrap();
         assert!(snapshot().iter().all(|f| f.label != "gone"));
+    }
+
+    #[test]
+    fn labelled_guards_are_timed_per_label() {
+        std::thread::spawn(|| {
+            for _ in 0..3 {
+                enter(Some("GET /timed-here"));
+                enter(Some("nested, not timed"));
+                leave();
+                leave();
+            }
+            enter(None);
+            leave();
+        })
+        .join()
+        .unwrap();
+        let stats = crate::inflight::stats();
+        let timed = stats.iter().find(|s| s.label == "GET /timed-here");
+        assert_eq!(timed.map(|s| s.count), Some(3), "{stats:?}");
+        assert!(!stats.iter().any(|s| s.label.starts_with("nested")));
     }
 }

@@ -4,34 +4,41 @@
 //! mask cannot follow it (and does not need to: the runtime's threads already block
 //! the doorbell when the agent was installed first). `RequestTracker` only records
 //! the request for `inflight()`: a label and a start time in a small sharded table,
-//! removed on drop. It is `Send`, touches no signal mask, and costs one short,
-//! rarely contended lock on creation and on drop.
+//! removed on drop, when its latency goes into the shard's histogram of that label
+//! (for `inflight_stats()`). It is `Send`, touches no signal mask, and costs one
+//! short, rarely contended lock on creation and on drop.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use crate::inflight::latency::{monotonic_ns, Histogram, Merged};
+use crate::inflight::routes::OTHER;
 use crate::inflight::InFlight;
 
 const SHARDS: usize = 16;
+/// Distinct labels timed per shard; later ones share the `OTHER` row.
+const ROUTES_PER_SHARD: usize = 64;
 
 struct Task {
     label: String,
     since: Instant,
 }
 
-/// One shard: a slab of tasks with a free list.
-#[derive(Default)]
+/// One shard: a slab of tasks with a free list, and latency per label.
 struct Shard {
     slots: Vec<Option<Task>>,
     free: Vec<usize>,
+    latency: BTreeMap<String, Histogram>,
 }
 
 static TABLE: [Mutex<Shard>; SHARDS] = [const {
     Mutex::new(Shard {
         slots: Vec::new(),
         free: Vec::new(),
+        latency: BTreeMap::new(),
     })
 }; SHARDS];
 static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
@@ -76,8 +83,37 @@ impl RequestTracker {
 impl Drop for RequestTracker {
     fn drop(&mut self) {
         let mut table = lock(self.shard);
-        table.slots[self.slot] = None;
+        let task = table.slots[self.slot].take();
         table.free.push(self.slot);
+        if let Some(task) = task {
+            table.record(&task.label, task.since.elapsed());
+        }
+    }
+}
+
+impl Shard {
+    fn record(&mut self, label: &str, elapsed: Duration) {
+        let known = self.latency.contains_key(label);
+        let row = if known || self.latency.len() < ROUTES_PER_SHARD {
+            label
+        } else {
+            OTHER
+        };
+        if !self.latency.contains_key(row) {
+            self.latency.insert(row.to_owned(), Histogram::new());
+        }
+        if let Some(histogram) = self.latency.get(row) {
+            histogram.record(monotonic_ns() / 1_000_000_000, elapsed);
+        }
+    }
+}
+
+/// Adds the latency rows of every shard to `merged`.
+pub(crate) fn add_latency(merged: &mut Merged, now_secs: u64) {
+    for shard in 0..SHARDS {
+        for (label, histogram) in &lock(shard).latency {
+            merged.add(label, histogram, now_secs);
+        }
     }
 }
 
