@@ -19,6 +19,16 @@ pub fn get(addr: SocketAddr, path: &str, timeout: Duration) -> io::Result<Respon
     KeepAlive::connect(addr, timeout)?.get_closing(path)
 }
 
+/// `get` with another method (`PUT`, `DELETE`...), without a body.
+pub fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    timeout: Duration,
+) -> io::Result<Response> {
+    KeepAlive::connect(addr, timeout)?.request(method, path, "close")
+}
+
 /// A keep-alive connection.
 pub struct KeepAlive {
     reader: BufReader<TcpStream>,
@@ -36,18 +46,20 @@ impl KeepAlive {
 
     /// A request that keeps the connection open.
     pub fn get(&mut self, path: &str) -> io::Result<Response> {
-        self.request(path, "keep-alive")
+        self.request("GET", path, "keep-alive")
     }
 
     /// A request that asks the server to close afterwards.
     pub fn get_closing(mut self, path: &str) -> io::Result<Response> {
-        self.request(path, "close")
+        self.request("GET", path, "close")
     }
 
-    fn request(&mut self, path: &str, connection: &str) -> io::Result<Response> {
+    fn request(&mut self, method: &str, path: &str, connection: &str) -> io::Result<Response> {
         // One write: pieces would wait on Nagle and the server's delayed ACK (40 ms).
-        let request =
-            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: {connection}\r\n\r\n");
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\
+             Connection: {connection}\r\n\r\n"
+        );
         let stream = self.reader.get_mut();
         stream.write_all(request.as_bytes())?;
         stream.flush()?;

@@ -2,7 +2,7 @@
 //! `tracing`, at WARN unless `RUST_LOG` says otherwise), and tell whoever started it
 //! where it listens.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 
 use tracing_subscriber::prelude::*;
@@ -12,14 +12,22 @@ use tracing_subscriber::{reload, EnvFilter, Registry};
 /// in a session.
 pub type LogFilterHandle = reload::Handle<EnvFilter, Registry>;
 
-/// Logs to stderr, filtered by `RUST_LOG` (WARN when it is unset or unreadable, so
-/// the agent's warnings are seen).
+/// Logs to stderr, filtered by `RUST_LOG` (WARN when it is unset, empty or
+/// unreadable, so the agent's warnings are seen).
 pub fn init_logging() -> LogFilterHandle {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|directives| !directives.trim().is_empty())
+        .and_then(|directives| EnvFilter::try_new(directives).ok())
+        .unwrap_or_else(|| EnvFilter::new("warn"));
     let (filter, handle) = reload::Layer::new(filter);
     tracing_subscriber::registry()
         .with(filter)
-        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::stderr().is_terminal()),
+        )
         .init();
     handle
 }

@@ -59,6 +59,8 @@ mod signal;
 mod state;
 
 pub use agent::{Agent, AgentBuilder};
+#[cfg(all(feature = "tokio", tokio_unstable))]
+pub use builtins::tasks::instrument_tasks;
 pub use error::AgentError;
 #[cfg(feature = "tower")]
 pub use inflight::layer::{InFlightLayer, InFlightService};

@@ -6,25 +6,10 @@
 use std::time::{Duration, Instant};
 
 use crate::support::load::Load;
-use crate::support::{eval, Worker, WAIT};
+use crate::support::{eval, exposed_threads, Worker, WAIT};
 use attach_examples::http_client;
-use attach_protocol::ProcStatus;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-
-/// Threads of `pid` that do not block SIGUSR1, but the agent's own.
-fn exposed_threads(pid: u32) -> Vec<String> {
-    std::fs::read_dir(format!("/proc/{pid}/task"))
-        .unwrap()
-        .flatten()
-        .filter_map(|task| {
-            let status = ProcStatus::read(task.path().join("status")).ok()?;
-            let blocked = status.has_signal("SigBlk", Signal::SIGUSR1 as i32)?;
-            let name = status.name()?.to_owned();
-            (!blocked && name != "attach-agent").then_some(name)
-        })
-        .collect()
-}
 
 #[test]
 fn runtime_threads_block_the_doorbell_and_a_storm_under_load_costs_nothing() {

@@ -21,6 +21,7 @@ mod hijack;
 mod host_safety;
 mod hygiene;
 mod impostors;
+mod newcomer;
 mod planted;
 mod prefork;
 mod queue_worker;

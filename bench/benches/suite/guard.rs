@@ -75,15 +75,13 @@ pub fn run() {
         .p50
         .saturating_sub(Stats::of(&plain).p50);
     println!(
-        "
-In-flight tracking (the `inflight()` slot: thread-local, atomics, coarse clock) \
+        "\nIn-flight tracking (the `inflight()` slot: thread-local, atomics, coarse clock) \
          adds about {} per request.",
         show(tracking)
     );
     println!(
         "A label and its latency for `inflight_stats()` (label copy, two monotonic clock \
-         reads, a histogram update in the thread's own row) add about {} more.
-",
+         reads, a histogram update in the thread's own row) add about {} more.\n",
         show(latency)
     );
 }

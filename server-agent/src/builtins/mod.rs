@@ -14,6 +14,8 @@ pub(crate) mod procfs;
 pub(crate) mod runtime;
 mod sockets;
 pub(crate) mod stacks;
+#[cfg(feature = "tokio")]
+pub(crate) mod tasks;
 pub(crate) mod threads;
 
 use std::time::Instant;
@@ -75,13 +77,20 @@ pub(crate) fn is_builtin(name: &str) -> bool {
     names().any(|builtin| builtin == name)
 }
 
-/// `runtime()`, present with the `tokio` feature.
+/// `runtime()` and `tasks()`, present with the `tokio` feature.
 #[cfg(feature = "tokio")]
-const RUNTIME_BUILTIN: &[(&str, &str)] = &[(
-    "runtime()",
-    "the tokio runtime: workers, alive tasks, global queue depth, \
-     per-worker park count and busy time",
-)];
+const RUNTIME_BUILTIN: &[(&str, &str)] = &[
+    (
+        "runtime()",
+        "the tokio runtime: workers, alive tasks, global queue depth, \
+         per-worker park count and busy time",
+    ),
+    (
+        "tasks()",
+        "async tasks alive now: spawn location, age, polls, busy time \
+         (detail needs tokio_unstable)",
+    ),
+];
 #[cfg(not(feature = "tokio"))]
 const RUNTIME_BUILTIN: &[(&str, &str)] = &[];
 
@@ -119,10 +128,12 @@ pub(crate) fn register(
     register_checked(engine, "runtime", || {
         to_rhai(crate::builtins::runtime::runtime())
     });
+    #[cfg(feature = "tokio")]
+    register_checked(engine, "tasks", || to_rhai(tasks::tasks()));
     register_checked(engine, "inflight", || {
         to_rhai(Ok::<_, String>(crate::inflight::snapshot()))
     });
-    engine.register_fn("inflight_stats", || {
+    register_checked(engine, "inflight_stats", || {
         to_rhai(Ok::<_, String>(crate::inflight::stats()))
     });
     let limits = rhai::serde::to_dynamic(limits.to_json()).unwrap_or(Dynamic::UNIT);

@@ -16,12 +16,18 @@ pub(crate) fn watch(handle: Handle) {
     let _ = RUNTIME.set(handle);
 }
 
+/// The runtime handed over, or what the host must do.
+pub(crate) fn handle() -> Result<&'static Handle, String> {
+    RUNTIME.get().ok_or_else(|| {
+        "no tokio runtime to report on: the host must call Agent::watch_runtime(handle) \
+         after building it (or with Handle::current() inside #[tokio::main])"
+            .to_owned()
+    })
+}
+
 /// The metrics tokio exposes without `tokio_unstable`.
 pub(crate) fn runtime() -> Result<Value, String> {
-    let handle = RUNTIME.get().ok_or(
-        "no tokio runtime to report on: \
-         the host must call Agent::watch_runtime(handle) after building it",
-    )?;
+    let handle = handle()?;
     let metrics = handle.metrics();
     let workers: Vec<Value> = (0..metrics.num_workers())
         .map(|worker| {

@@ -32,6 +32,22 @@ pub fn unique() -> u64 {
 
 pub use attach_examples::workspace_bin::workspace_bin;
 
+/// Threads of `pid` that do not block SIGUSR1, but the agent's own, as `name (tid)`
+/// (the agent's warnings name them the same way).
+pub fn exposed_threads(pid: u32) -> Vec<String> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .expect("task list")
+        .flatten()
+        .filter_map(|task| {
+            let status = ProcStatus::read(task.path().join("status")).ok()?;
+            let blocked = status.has_signal("SigBlk", Signal::SIGUSR1 as i32)?;
+            let name = status.name()?.to_owned();
+            let tid = task.file_name().to_string_lossy().into_owned();
+            (!blocked && name != "attach-agent").then(|| format!("{name} ({tid})"))
+        })
+        .collect()
+}
+
 pub fn attach_bin() -> PathBuf {
     workspace_bin("attach")
 }
