@@ -19,6 +19,7 @@ pub enum AgentError {
     NotADoorbell(DoorbellSignal),
     /// `install` already succeeded in this process.
     #[error("the attach agent is already installed in this process")]
+    /// `install` ran before in this process.
     AlreadyInstalled,
     /// A registered name (or a redaction) is unusable: empty, reserved, taken twice...
     #[error("cannot register {name:?}: {reason}")]
@@ -33,6 +34,7 @@ pub enum AgentError {
     Setup(#[source] std::io::Error),
     /// The agent thread could not be started.
     #[error("cannot start the agent thread: {0}")]
+    /// The agent thread could not be started.
     Thread(#[source] std::io::Error),
 }
 

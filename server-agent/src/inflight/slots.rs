@@ -168,8 +168,11 @@ pub(crate) struct InFlight {
     pub kind: &'static str,
     /// The thread holding the guard; none for a task, which moves between threads.
     pub tid: Option<i32>,
+    /// The thread's name (empty for a task).
     pub thread: String,
+    /// The label given to the guard or tracker (`GET /orders`), maybe empty.
     pub label: String,
+    /// How long the request has been in flight.
     pub held_ms: u64,
     /// Guards nested on this thread (1 for a plain request).
     pub depth: u32,
