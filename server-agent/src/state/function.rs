@@ -96,6 +96,9 @@ fn type_label<A>() -> String {
     label.trim_end().to_owned()
 }
 
+/// A closure with its types erased: JSON arguments in, JSON result or message out.
+type ErasedCall = dyn Fn(&[Value]) -> Result<Value, String> + Send + Sync;
+
 /// A registered function as the agent keeps it: its signature for `help()` and the
 /// type-erased call.
 pub(crate) struct Function {
@@ -104,7 +107,7 @@ pub(crate) struct Function {
     pub(crate) params: Vec<String>,
     /// The help text without its leading `name(...)`.
     pub(crate) description: String,
-    pub(crate) call: Box<dyn Fn(&[Value]) -> Result<Value, String> + Send + Sync>,
+    pub(crate) call: Box<ErasedCall>,
 }
 
 impl Function {
