@@ -302,7 +302,9 @@ fn run(bell: Doorbell, mut ctx: AgentContext, registry: Registry) {
         }
         drain(&bell);
         crate::logging::reemit_unlogged();
-        warn_about_exposed_threads(doorbell::doorbell_signal(), Duration::ZERO);
+        if crate::signal::exposure::any_warned() {
+            warn_about_exposed_threads(doorbell::doorbell_signal(), Duration::ZERO);
+        }
         let served = catch_unwind(AssertUnwindSafe(|| {
             let evaluator = evaluator
                 .get_or_insert_with(|| Evaluator::new(&registry, &ctx.limits, &ctx.process_name));

@@ -64,6 +64,16 @@ fn exposed_threads(signal: Signal, settle: Duration) -> Vec<String> {
         .collect()
 }
 
+/// True once a warning named a thread: only then can threads started later be
+/// exposed too (they inherit their creator's mask), so only then is it worth
+/// looking again at a doorbell.
+pub(crate) fn any_warned() -> bool {
+    !WARNED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .is_empty()
+}
+
 /// A warning naming every thread the doorbell can interrupt, if there is one the
 /// last warning did not name.
 pub(crate) fn new_warning(signal: Signal, settle: Duration) -> Option<String> {
