@@ -27,7 +27,6 @@ use axum::routing::get;
 use axum::Router;
 use clap::Parser;
 use server_agent::{Agent, InFlightLayer};
-use tokio::signal::unix::{signal, SignalKind};
 
 /// An axum service you can `attach` to.
 #[derive(Parser, Debug)]
@@ -108,22 +107,12 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(listen: &str, state: AppState) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
-    attach_examples::startup::announce_listening(listener.local_addr()?)?;
     let app = Router::new()
         .route("/", get(root))
         .route("/sleep", get(sleep))
         .layer(InFlightLayer::new())
         .with_state(state);
-    let mut terminate = signal(SignalKind::terminate())?;
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            terminate.recv().await;
-        })
-        .await?;
-    Ok(())
+    attach_examples::axum_serve::serve_until_sigterm(listen, app).await
 }
 
 async fn root(State(state): State<AppState>) -> String {

@@ -19,14 +19,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use axum::Router;
 use clap::Parser;
 use serde::{Deserialize, Serialize};
 use server_agent::{Agent, AgentBuilder, InFlightLayer};
-use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::RwLock;
 
 #[derive(Parser, Debug)]
@@ -132,22 +130,12 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(listen: &str, state: AppState) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
-    attach_examples::startup::announce_listening(listener.local_addr()?)?;
     let app = Router::new()
         .route("/", get(root))
         .route("/items/{id}", get(get_item).put(put_item))
         .layer(InFlightLayer::new())
         .with_state(state);
-    let mut terminate = signal(SignalKind::terminate())?;
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            terminate.recv().await;
-        })
-        .await?;
-    Ok(())
+    attach_examples::axum_serve::serve_until_sigterm(listen, app).await
 }
 
 async fn root(State(state): State<AppState>) -> String {
