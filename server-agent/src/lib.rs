@@ -31,9 +31,13 @@
 //! * **Async hosts.** Install before building the runtime (its threads then inherit
 //!   the block; `install` warns about threads that started earlier), and track
 //!   requests with `RequestTracker`/`track` or, with the `tower` feature,
-//!   `InFlightLayer`. The `tokio` feature adds `runtime()`.
+//!   `InFlightLayer` (with `axum`, labelled by matched route). The `tokio` feature
+//!   adds `runtime()` and `tasks()`. Labelled requests are timed for
+//!   `inflight_stats()`.
 //! * **Silence.** The agent never writes to stdout/stderr; it logs with `tracing`
-//!   (target `attach::agent`, audit records under `attach::audit`).
+//!   (target `attach::agent`, audit records under `attach::audit`: sessions at INFO,
+//!   commands at DEBUG). Its warnings are also kept for `help()` and `version()`, and
+//!   `AgentBuilder::log_filter` lets sessions change the host's log level.
 //!
 //! Set `ATTACH_AGENT=off` in the environment to start a host without the agent.
 

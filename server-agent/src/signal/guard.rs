@@ -5,7 +5,8 @@
 //! can therefore never be interrupted by the agent's signal: no EINTR from slow system
 //! calls, no handler running on top of half-finished work. Guards nest (each restores
 //! the mask it found) and cannot be sent to another thread, because a signal mask
-//! belongs to a thread. Each guard also shows up in `inflight()` (see `inflight`).
+//! belongs to a thread. Each guard also shows up in `inflight()`, and labelled ones are
+//! timed for `inflight_stats()` (see `inflight`).
 
 use std::marker::PhantomData;
 
@@ -32,7 +33,9 @@ impl RequestGuard {
     }
 
     /// Like `enter`, with a label for `inflight()` (e.g. `"GET /orders"`; at most
-    /// `MAX_LABEL_BYTES` are kept). Nested guards keep the outermost label.
+    /// `MAX_LABEL_BYTES` are kept). Nested guards keep the outermost label. The
+    /// outermost labelled guard is also timed for `inflight_stats()`: keep labels few
+    /// (a route, not a raw path) and free of secrets.
     pub fn enter_labeled(label: &str) -> RequestGuard {
         RequestGuard::enter_inner(Some(label))
     }
