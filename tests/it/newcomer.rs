@@ -191,3 +191,19 @@ fn examples_log_warnings_without_rust_log() {
     let warning = worker.wait_log("do not block SIGUSR1");
     assert!(warning.contains("WARN"), "{warning}");
 }
+
+#[test]
+fn a_threaded_hosts_labelled_guards_keep_latency_too() {
+    let (worker, addr) = Worker::http(2);
+    for _ in 0..4 {
+        request(addr, "GET", "/sleep?ms=20");
+    }
+    let run = eval(
+        worker.pid,
+        "let s = inflight_stats().filter(|r| r.label == \"GET /sleep\")[0]; [s.count, s.p50_us]",
+    );
+    let numbers: Vec<u64> = serde_json::from_str(&run.stdout).expect("[count, p50]");
+    assert_eq!(numbers[0], 4, "{run:?}");
+    // 20 ms, within the histogram's bucket width (about 12%).
+    assert!((17_000..100_000).contains(&numbers[1]), "{run:?}");
+}
