@@ -106,19 +106,22 @@ pub(crate) fn enter(label: Option<&str>) {
         let slot = &handle.slot;
         let depth = slot.depth.load(Ordering::Relaxed);
         if depth == 0 {
+            // A timed (labelled) request reads the fine clock once, for both uses.
+            let started_ns = label.map(|_| monotonic_ns());
+            let since_ms = started_ns.map_or_else(now_ms, |ns| ns / 1_000_000);
             let seq = slot.seq.load(Ordering::Relaxed);
             slot.seq.store(seq + 1, Ordering::Relaxed);
             fence(Ordering::Release);
-            slot.since_ms.store(now_ms(), Ordering::Relaxed);
+            slot.since_ms.store(since_ms, Ordering::Relaxed);
             let hash = slot.label.store(label.unwrap_or(""));
             slot.seq.store(seq + 2, Ordering::Release);
-            match label {
-                Some(label) => {
+            match (label, started_ns) {
+                (Some(label), Some(started_ns)) => {
                     let routes = slot.routes.get_or_init(|| Box::new(RouteTable::new()));
                     handle.row.set(routes.row(hash, label));
-                    handle.started_ns.set(monotonic_ns());
+                    handle.started_ns.set(started_ns);
                 }
-                None => handle.row.set(NO_ROW),
+                _ => handle.row.set(NO_ROW),
             }
         }
         slot.depth.store(depth + 1, Ordering::Release);
