@@ -2,6 +2,7 @@
 //! HTTP client for demos and tests, and the flag-and-self-pipe signal pattern of
 //! docs/LESSONS.md (a handler does one async-signal-safe thing; a normal thread acts).
 
+#[cfg(feature = "async")]
 pub mod axum_serve;
 pub mod config;
 pub mod http;
