@@ -97,6 +97,10 @@ pub trait View: Send + Sync {
     fn shape(&self) -> Shape;
     /// The number of entries now.
     fn len(&self, deadline: Instant) -> Result<usize, ReadError>;
+    /// No entries now.
+    fn is_empty(&self, deadline: Instant) -> Result<bool, ReadError> {
+        self.len(deadline).map(|len| len == 0)
+    }
     /// The value at `key` (a map key, a list index, or a set element, which reads as
     /// itself), converted; `None` when there is none.
     fn get(&self, key: &Value, deadline: Instant) -> Result<Option<Value>, ReadError>;
@@ -134,6 +138,11 @@ pub trait Inspect: Serialize + Send + 'static {
     /// Entries (collections only).
     fn len(&self) -> usize {
         0
+    }
+
+    /// No entries (collections only).
+    fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// The value at `key` (collections only).
@@ -278,7 +287,7 @@ where
     let mut encoder = Encoder::new(part, stint);
     let mut last: Option<K> = None;
     let mut entries = entries.peekable();
-    while let Some((key, value)) = entries.next() {
+    for (key, value) in entries.by_ref() {
         let full = encoder.push(&key, value)?;
         last = Some(key);
         if full {
