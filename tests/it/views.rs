@@ -53,7 +53,7 @@ fn a_million_entry_cache_is_read_lazily_and_its_writer_never_stalls() {
         &["--entries", &ENTRIES.to_string()],
     );
     assert_eq!(worker.first_line, "ready");
-    let rss_before = worker.status_number("VmRSS:");
+    let rss_before = worker.status_number("VmRSS");
     let docs = session(
         &worker,
         &[
@@ -96,7 +96,7 @@ fn a_million_entry_cache_is_read_lazily_and_its_writer_never_stalls() {
         writes >= 100,
         "the writer made only {writes} updates through two one-second scans"
     );
-    let grown = worker.status_number("VmRSS:").saturating_sub(rss_before);
+    let grown = worker.status_number("VmRSS").saturating_sub(rss_before);
     assert!(
         grown <= RSS_GROWTH_BOUND_KIB,
         "RSS grew by {grown} KiB through the session"
