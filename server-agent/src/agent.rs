@@ -31,7 +31,7 @@ use crate::session::{answer_doorbell, AgentContext};
 use crate::signal::choice::DoorbellSignal;
 use crate::signal::doorbell::{self, Doorbell};
 use crate::state::function::{Function, HostFunction};
-use crate::state::live::{Getter, Live};
+use crate::state::live::{Getter, IntoLive};
 use crate::state::registry::Registry;
 
 /// The pid that installed the agent (0: none). A forked child has another pid and
@@ -101,9 +101,14 @@ impl AgentBuilder {
         self
     }
 
-    /// Registers a live value: an `Arc` of an atomic, `Mutex<T>` or `RwLock<T>`.
-    pub fn live(mut self, name: &str, help: &str, value: impl Live) -> Self {
-        self.registry.add_value(name, help, Arc::new(value));
+    /// Registers a live value, read on every access: an `Arc` of an atomic, of a
+    /// `Mutex`/`RwLock` (std, or tokio with the `tokio` feature) holding a collection or
+    /// any [`Inspect`](crate::Inspect) type, `Arc<T>` of immutable data, `ArcSwap` and
+    /// `DashMap` (features `arc-swap`, `dashmap`), or any [`Live`](crate::Live) type of yours.
+    /// Collections reach scripts as views: `len()`, `x[key]` and walks touch only what
+    /// they need and hold the lock for one short chunk at a time.
+    pub fn live<M>(mut self, name: &str, help: &str, value: impl IntoLive<M>) -> Self {
+        self.registry.add_value(name, help, value.into_live());
         self
     }
 

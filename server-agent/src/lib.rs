@@ -75,4 +75,5 @@ pub use signal::choice::{DoorbellSignal, UnknownSignal};
 pub use signal::guard::RequestGuard;
 pub use signal::self_pipe::write_from_handler;
 pub use state::function::HostFunction;
-pub use state::live::{Live, ReadError};
+pub use state::live::{marker, IntoLive, Live, ReadError};
+pub use state::view::{Chunk, Cursor, Encoded, Inspect, Item, Part, Shape, Stint, View};

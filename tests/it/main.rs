@@ -29,4 +29,5 @@ mod session;
 mod shell;
 mod terminal;
 mod under_attack;
+mod views;
 mod watch;

@@ -5,7 +5,7 @@
 //! Sections: the request guard, in-session round trips and agent CPU per query, the
 //! one-shot wall time next to `sh -c :` and jattach, host impact under a wrk load,
 //! the idle cost of an installed agent, scaling, fan-out over many targets through
-//! ssh, and the pause `stacks()` costs each thread.
+//! ssh, the pause `stacks()` costs each thread, and registered collections read as views.
 
 mod fanout;
 mod fleet;
@@ -14,6 +14,7 @@ mod host_impact;
 mod one_shot;
 mod round_trip;
 mod stacks;
+mod views;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -47,6 +48,9 @@ fn main() {
     }
     if wanted("stacks") {
         stacks::run();
+    }
+    if wanted("views") {
+        views::run_section();
     }
 }
 

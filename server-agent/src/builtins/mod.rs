@@ -203,6 +203,35 @@ fn to_rhai<T: serde::Serialize>(result: Result<T, String>) -> Result<Dynamic, Bo
     rhai::serde::to_dynamic(value)
 }
 
+/// What scripts can do with a registered collection (see `eval::views`).
+const VIEW_METHODS: &[(&str, &str)] = &[
+    (
+        "x.len(), x.is_empty()",
+        "how many entries now (one short lock)",
+    ),
+    (
+        "x[key], x.key, x[i]",
+        "one entry, converted when read; () when absent; x[-1] is a list's last",
+    ),
+    ("key in x, x.contains(key)", "membership"),
+    (
+        "x.keys(), x.values()",
+        "lazy walks; `for k in x` walks a map's keys, a list's values",
+    ),
+    (
+        "x.take(n)",
+        "the first n entries (a map for maps, else an array)",
+    ),
+    (
+        "x.filter(f), x.map(f)",
+        "f(key, value) for maps, f(item) otherwise; also on keys()/values()",
+    ),
+    (
+        "p x",
+        "a preview: the first 100 entries and the total count",
+    ),
+];
+
 fn help_text(registry: &Registry) -> String {
     let mut text = String::new();
     let mut section = |title: &str, rows: Vec<(String, String)>| {
@@ -224,6 +253,24 @@ fn help_text(registry: &Registry) -> String {
             .map(|(name, entry)| (name.clone(), with_redactions(registry, name, &entry.help)))
             .collect(),
     );
+    let collections: Vec<&str> = registry
+        .values
+        .iter()
+        .filter(|(_, entry)| entry.item.view().is_some())
+        .map(|(name, _)| name.as_str())
+        .collect();
+    if !collections.is_empty() {
+        section(
+            &format!(
+                "collections ({}): views, read a piece at a time",
+                collections.join(", ")
+            ),
+            VIEW_METHODS
+                .iter()
+                .map(|(call, help)| (call.to_string(), help.to_string()))
+                .collect(),
+        );
+    }
     section(
         "functions:",
         registry

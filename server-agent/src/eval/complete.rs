@@ -3,13 +3,22 @@
 //! Completion never runs code: a word completes against session variables,
 //! session functions, registered names and built-ins; after a dot, the path before it
 //! (`config.db`, `x.y`) must be plain names, which are read (registered values with
-//! their usual bounded wait and redaction) and their map keys offered.
+//! their usual bounded wait and redaction) and their map keys offered. A registered
+//! collection offers the keys of its first chunk only: completion never walks it.
+
+use std::time::Duration;
 
 use rhai::Dynamic;
 
 use crate::budget;
 use crate::eval::reply;
+use crate::eval::values::ViewRef;
+use crate::eval::views::key_text;
 use crate::eval::{Evaluator, SessionScope};
+use crate::state::view::{Cursor, Part, Stint};
+
+/// Keys of a registered collection offered after `name.`.
+const COMPLETED_VIEW_KEYS: usize = 1000;
 
 /// Rhai keywords worth completing.
 const KEYWORDS: &[&str] = &[
@@ -91,10 +100,23 @@ fn keys_of(
     match session.scope.get(first) {
         Some(value) => keys_in_variable(value, parts, partial),
         None => {
-            let mut value = evaluator
-                .values
-                .read(first, budget::deadline())
-                .and_then(Result::ok);
+            let values = &evaluator.values;
+            let mut value = match values.view(first) {
+                Some(view) => match parts.next() {
+                    None => {
+                        let keys = first_keys(&view);
+                        return offer(keys.iter().map(String::as_str), partial);
+                    }
+                    Some(key) => view
+                        .get(
+                            &serde_json::Value::String(key.to_owned()),
+                            budget::deadline(),
+                        )
+                        .ok()
+                        .flatten(),
+                },
+                None => values.read(first, budget::deadline()).and_then(Result::ok),
+            };
             for key in parts {
                 value = value.and_then(|v| v.get(key).cloned());
             }
@@ -106,6 +128,23 @@ fn keys_of(
             }
         }
     }
+}
+
+/// The first `COMPLETED_VIEW_KEYS` keys of a registered collection (one chunk).
+fn first_keys(view: &ViewRef) -> Vec<String> {
+    let stint = Stint {
+        max: COMPLETED_VIEW_KEYS,
+        time: Duration::from_millis(1),
+    };
+    view.chunk(&Cursor::Position(0), Part::Keys, stint, budget::deadline())
+        .map(|chunk| {
+            chunk
+                .items
+                .into_iter()
+                .map(|item| key_text(item.key))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The keys of the map at `path` inside a session variable, read in place (a

@@ -20,6 +20,7 @@ use crate::eval::guarded;
 use crate::eval::meter::{self, Kept, Meter};
 use crate::eval::reply::{self, to_json};
 use crate::eval::values::{ValueError, Values};
+use crate::eval::views::{self, ViewValue};
 use crate::limits::Limits;
 use crate::quiet_panic;
 use crate::state::function::MAX_ARITY;
@@ -68,9 +69,9 @@ impl Printed {
 }
 
 /// Per-command state shared with the engine's callbacks.
-struct CommandState {
+pub(crate) struct CommandState {
     /// Set by callbacks when a failure has a more precise kind than "runtime".
-    failure: Cell<Option<ErrorKind>>,
+    pub(crate) failure: Cell<Option<ErrorKind>>,
     printed: RefCell<Printed>,
     print_budget: usize,
     /// Time spent in the host's registered functions (they run on the agent thread).
@@ -128,6 +129,7 @@ impl Evaluator {
         weigh_definitions(&mut engine, &meter);
         let values = Rc::new(Values::from_registry(registry));
         expose_values(&mut engine, &values, &state, &meter);
+        views::register(&mut engine);
         expose_functions(&mut engine, registry, &state);
         crate::builtins::register(&mut engine, registry, limits, process_name);
         let callable = registry
@@ -224,7 +226,7 @@ impl Evaluator {
                     session.functions = session.functions.merge(&functions);
                     session.functions_bytes += compiled_bytes;
                 }
-                Ok(value)
+                views::settle(value).map_err(|err| self.classify(*err))
             }
             Err(err) => Err(self.classify(*err)),
         }
@@ -395,29 +397,40 @@ fn expose_values(
         if context.scope().contains(name) {
             return Ok(None);
         }
+        if let Some(view) = values.view(name) {
+            return Ok(Some(Dynamic::from(ViewValue::new(view, state.clone()))));
+        }
         let json = match values.read(name, budget::deadline()) {
             None => return Ok(None),
             Some(Ok(json)) => json,
-            Some(Err(ValueError::Busy)) => {
-                state.failure.set(Some(ErrorKind::Busy));
-                return Err(format!(
-                    "`{name}` is locked by the host; gave up at the command's time limit, \
-                     try again"
-                )
-                .into());
-            }
-            Some(Err(ValueError::Failed(why))) => {
-                return Err(format!("cannot read `{name}`: {why}").into())
-            }
-            Some(Err(ValueError::Panicked(message))) => {
-                state.failure.set(Some(ErrorKind::Panic));
-                return Err(format!("reading `{name}` panicked in host code: {message}").into());
-            }
+            Some(Err(err)) => return Err(read_failure(&state, name, err)),
         };
         let value = rhai::serde::to_dynamic(json)?;
         budget::charge(budget::weigh(&value))?;
         Ok(Some(value))
     });
+}
+
+/// The script error for a registered value that could not be read.
+pub(crate) fn read_failure(
+    state: &CommandState,
+    name: &str,
+    err: ValueError,
+) -> Box<EvalAltResult> {
+    match err {
+        ValueError::Busy => {
+            state.failure.set(Some(ErrorKind::Busy));
+            format!(
+                "`{name}` is locked by the host; gave up at the command's time limit, try again"
+            )
+            .into()
+        }
+        ValueError::Failed(why) => format!("cannot read `{name}`: {why}").into(),
+        ValueError::Panicked(message) => {
+            state.failure.set(Some(ErrorKind::Panic));
+            format!("reading `{name}` panicked in host code: {message}").into()
+        }
+    }
 }
 
 fn expose_functions(engine: &mut Engine, registry: &Registry, state: &Rc<CommandState>) {

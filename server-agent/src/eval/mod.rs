@@ -10,5 +10,6 @@ mod guarded;
 mod meter;
 mod reply;
 pub(crate) mod values;
+mod views;
 
 pub(crate) use engine::{Evaluator, SessionScope};
