@@ -65,15 +65,9 @@ fn expose(builder: AgentBuilder, state: &AppState) -> AgentBuilder {
     let (config, items) = (state.config.clone(), state.items.clone());
     let (evicting, putting, restocking) = (items.clone(), items.clone(), items.clone());
     builder
-        .value("config", "the service configuration", move || {
-            Config::clone(&config)
-        })
+        .live("config", "the service configuration", config)
         .redact("config.api_token")
-        .value(
-            "items",
-            "the item store (null while a request writes it)",
-            move || items.try_read().ok().map(|items| items.clone()),
-        )
+        .live("items", "the item store, read as a view", items)
         .function(
             "evict",
             "evict(key): drop one entry; returns it",
