@@ -6,9 +6,30 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// The `unshare` arguments that run `program` as pid 1 of a new pid namespace, with
-/// its own mount namespace, `/proc` and an empty `/tmp`.
+/// its own mount namespace, `/proc` and an empty `/tmp` (but for `program`'s own
+/// directory, see `private_tmp_keeping`).
 pub fn unshare_args(program: &Path) -> Vec<String> {
-    unshare_args_then(program, "mount -t tmpfs tmpfs /tmp && exec /proc/self/fd/3")
+    let directory = program.parent().unwrap_or(Path::new("/"));
+    let then = format!("{} && exec /proc/self/fd/3", private_tmp_keeping(directory));
+    unshare_args_then(program, &then)
+}
+
+/// A shell command that mounts an empty `/tmp` in the current mount namespace. When
+/// `keep` (the directory of the binaries) lies under `/tmp`, as in a checkout there, it
+/// is opened first and bound back at the same path, so `attach` next to the worker (the
+/// `stacks()` helper) and the binaries run inside the namespace stay where they were.
+/// `--no-canonicalize`: mount would otherwise resolve the descriptor's path in the new
+/// `/tmp`.
+pub fn private_tmp_keeping(keep: &Path) -> String {
+    let mount = "mount -t tmpfs tmpfs /tmp";
+    if !keep.starts_with("/tmp") {
+        return mount.to_owned();
+    }
+    let keep = keep.display();
+    format!(
+        "exec 4< '{keep}' && {mount} && mkdir -p '{keep}' \
+         && mount --no-canonicalize --bind /proc/self/fd/4 '{keep}' && exec 4<&-"
+    )
 }
 
 /// The `unshare` arguments that, in a new pid and mount namespace with its own

@@ -10,6 +10,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use attach_examples::pod;
 use attach_examples::sshd::{sshd_program, Sshd};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -410,9 +411,11 @@ fn attach_from_own_mount_namespace(pid: u32, setpriv: &[&str]) -> Run {
     } else {
         format!("setpriv {}", setpriv.join(" "))
     };
+    let attach = attach_bin();
+    let private_tmp = pod::private_tmp_keeping(attach.parent().unwrap());
     let script = format!(
-        "mount -t tmpfs tmpfs /tmp && exec {drop} '{}' {pid} -e 'counter * 3'",
-        attach_bin().display()
+        "{private_tmp} && exec {drop} '{}' {pid} -e 'counter * 3'",
+        attach.display()
     );
     let mut command = Command::new("unshare");
     command.args(["--mount", "sh", "-c", &script]);
