@@ -7,7 +7,6 @@
 //! Never from here: printing (Rhai's `print`/`debug` are routed back to the client),
 //! loading modules from disk, or letting a panic escape.
 
-use std::cell::{Cell, RefCell};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -17,66 +16,21 @@ use rhai::{Dynamic, Engine, EvalAltResult, Position, Scope, AST};
 
 use crate::budget::{self, Exceeded, Plan};
 use crate::eval::guarded;
+use crate::eval::hooks::{
+    apply_limits, expose_functions, expose_values, route_output, stop_at_deadline,
+    weigh_definitions, CommandState,
+};
 use crate::eval::meter::{self, Kept, Meter};
-use crate::eval::reply::{self, to_json};
-use crate::eval::values::{ValueError, Values};
-use crate::eval::views::{self, ViewValue};
+use crate::eval::reply::{self};
+use crate::eval::values::Values;
+use crate::eval::views::{self};
 use crate::limits::Limits;
 use crate::quiet_panic;
-use crate::state::function::MAX_ARITY;
 use crate::state::registry::Registry;
 
 /// Bytes of compiled script per byte of source, measured on function-heavy code: what
 /// compiling a command costs, and what the functions a session defines keep.
 const CODE_WEIGHT: usize = 64;
-
-/// Most lines of `print` output kept per command.
-const MAX_PRINTED_LINES: usize = 1000;
-
-/// What `print` and `debug` produced during one command, within a budget so that a
-/// printing loop cannot fill the host's memory.
-#[derive(Default)]
-struct Printed {
-    lines: Vec<String>,
-    bytes: usize,
-    dropped: usize,
-}
-
-impl Printed {
-    fn keep(&mut self, line: String, budget: usize) {
-        if self.lines.len() < MAX_PRINTED_LINES && self.bytes + line.len() <= budget {
-            self.bytes += line.len();
-            budget::retain(line.len());
-            self.lines.push(line);
-        } else {
-            self.dropped += 1;
-        }
-    }
-
-    /// The kept lines, with a note if some were dropped.
-    fn take(&mut self) -> Vec<String> {
-        let mut lines = std::mem::take(&mut self.lines);
-        if self.dropped > 0 {
-            lines.push(format!(
-                "[{} more printed lines dropped: output is capped at {MAX_PRINTED_LINES} lines \
-                 and half the reply limit]",
-                self.dropped
-            ));
-        }
-        *self = Printed::default();
-        lines
-    }
-}
-
-/// Per-command state shared with the engine's callbacks.
-pub(crate) struct CommandState {
-    /// Set by callbacks when a failure has a more precise kind than "runtime".
-    pub(crate) failure: Cell<Option<ErrorKind>>,
-    printed: RefCell<Printed>,
-    print_budget: usize,
-    /// Time spent in the host's registered functions (they run on the agent thread).
-    host_time: Cell<Duration>,
-}
 
 /// A session's variables and function definitions.
 pub(crate) struct SessionScope {
@@ -114,12 +68,7 @@ pub(crate) struct Evaluator {
 
 impl Evaluator {
     pub(crate) fn new(registry: &Registry, limits: &Limits, process_name: &str) -> Evaluator {
-        let state = Rc::new(CommandState {
-            failure: Cell::new(None),
-            printed: RefCell::new(Printed::default()),
-            print_budget: limits.max_reply_bytes / 2,
-            host_time: Cell::new(Duration::ZERO),
-        });
+        let state = Rc::new(CommandState::new(limits.max_reply_bytes / 2));
         let mut engine = Engine::new();
         apply_limits(&mut engine, limits);
         guarded::guard(&mut engine);
@@ -332,153 +281,6 @@ impl Failure {
             message: self.message,
             line: self.position.line(),
             column: self.position.position(),
-        }
-    }
-}
-
-fn apply_limits(engine: &mut Engine, limits: &Limits) {
-    engine.set_max_operations(limits.max_operations);
-    engine.set_max_call_levels(limits.max_call_depth);
-    engine.set_max_expr_depths(limits.max_expression_depth, limits.max_expression_depth);
-    engine.set_max_string_size(limits.max_string_size);
-    engine.set_max_array_size(limits.max_array_size);
-    engine.set_max_map_size(limits.max_map_size);
-}
-
-fn route_output(engine: &mut Engine, state: &Rc<CommandState>) {
-    let printed = state.clone();
-    engine.on_print(move |text| keep_line(&printed, text.to_owned()));
-    let debugged = state.clone();
-    engine.on_debug(move |text, _source, _position| keep_line(&debugged, text.to_owned()));
-}
-
-fn keep_line(state: &CommandState, line: String) {
-    state.printed.borrow_mut().keep(line, state.print_budget);
-}
-
-/// Weighs the scope before each variable definition (see `meter`).
-fn weigh_definitions(engine: &mut Engine, meter: &Rc<Meter>) {
-    let meter = meter.clone();
-    // Volatile in Rhai's terms (not deprecated), like `on_var`.
-    #[allow(deprecated)]
-    engine.on_def_var(move |at_runtime, _info, context| {
-        if at_runtime {
-            meter.sample(&context)?;
-        }
-        Ok(true)
-    });
-}
-
-fn stop_at_deadline(engine: &mut Engine) {
-    engine.on_progress(|operations| {
-        budget::settle();
-        // Checking the clock every 16 operations keeps the cost negligible.
-        if operations % 16 != 0 {
-            return None;
-        }
-        budget::check().err().map(Dynamic::from)
-    });
-}
-
-fn expose_values(
-    engine: &mut Engine,
-    values: &Rc<Values>,
-    state: &Rc<CommandState>,
-    meter: &Rc<Meter>,
-) {
-    let values = values.clone();
-    let state = state.clone();
-    let meter = meter.clone();
-    // `on_var` is marked volatile (not deprecated) by Rhai; it is the hook for live reads.
-    // It runs before every use of a variable, so it also keeps the memory meter current.
-    #[allow(deprecated)]
-    engine.on_var(move |name, _index, context| {
-        meter.sample(&context)?;
-        if context.scope().contains(name) {
-            return Ok(None);
-        }
-        if let Some(view) = values.view(name) {
-            return Ok(Some(Dynamic::from(ViewValue::new(view, state.clone()))));
-        }
-        let json = match values.read(name, budget::deadline()) {
-            None => return Ok(None),
-            Some(Ok(json)) => json,
-            Some(Err(err)) => return Err(read_failure(&state, name, err)),
-        };
-        let value = rhai::serde::to_dynamic(json)?;
-        budget::charge(budget::weigh(&value))?;
-        Ok(Some(value))
-    });
-}
-
-/// The script error for a registered value that could not be read.
-pub(crate) fn read_failure(
-    state: &CommandState,
-    name: &str,
-    err: ValueError,
-) -> Box<EvalAltResult> {
-    match err {
-        ValueError::Busy => {
-            state.failure.set(Some(ErrorKind::Busy));
-            format!(
-                "`{name}` is locked by the host; gave up at the command's time limit, try again"
-            )
-            .into()
-        }
-        ValueError::Failed(why) => format!("cannot read `{name}`: {why}").into(),
-        ValueError::Panicked(message) => {
-            state.failure.set(Some(ErrorKind::Panic));
-            format!("reading `{name}` panicked in host code: {message}").into()
-        }
-    }
-}
-
-fn expose_functions(engine: &mut Engine, registry: &Registry, state: &Rc<CommandState>) {
-    for (name, function) in &registry.functions {
-        // Every arity is registered, so a wrong count gets a message naming the
-        // signature instead of Rhai's "function not found".
-        for arity in 0..=MAX_ARITY {
-            let function = function.clone();
-            let state = state.clone();
-            let arg_types = vec![std::any::TypeId::of::<Dynamic>(); arity];
-            engine.register_raw_fn(name.as_str(), arg_types, move |_context, args| {
-                let wanted = function.params.len();
-                if args.len() != wanted {
-                    let plural = if wanted == 1 { "" } else { "s" };
-                    return Err(format!(
-                        "{} takes {wanted} argument{plural}, given {}; \
-                         help() shows the functions",
-                        function.signature(),
-                        args.len()
-                    )
-                    .into());
-                }
-                budget::check()?;
-                let started = Instant::now();
-                let json_args: Vec<serde_json::Value> =
-                    args.iter().map(|arg| to_json(arg)).collect();
-                let outcome = catch_unwind(AssertUnwindSafe(|| (function.call)(&json_args)));
-                state
-                    .host_time
-                    .set(state.host_time.get() + started.elapsed());
-                // No look at the clock here: what the host function did is done, and
-                // its result is not thrown away (the next step checks the deadline).
-                let value = match outcome {
-                    Ok(Ok(result)) => rhai::serde::to_dynamic(result),
-                    Ok(Err(message)) => Err(format!("{}: {message}", function.signature()).into()),
-                    Err(payload) => {
-                        state.failure.set(Some(ErrorKind::Panic));
-                        Err(format!(
-                            "{} panicked in host code: {}",
-                            function.name,
-                            quiet_panic::message(payload.as_ref())
-                        )
-                        .into())
-                    }
-                }?;
-                budget::charge(budget::weigh(&value))?;
-                Ok(value)
-            });
         }
     }
 }

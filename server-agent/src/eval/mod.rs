@@ -7,6 +7,7 @@
 pub(crate) mod complete;
 mod engine;
 mod guarded;
+mod hooks;
 mod meter;
 mod reply;
 pub(crate) mod values;

@@ -23,7 +23,7 @@ use rhai::{
 use serde_json::Value;
 
 use crate::budget;
-use crate::eval::engine::{read_failure, CommandState};
+use crate::eval::hooks::{read_failure, CommandState};
 use crate::eval::values::ViewRef;
 use crate::state::view::{Cursor, Item, Part, Shape, Stint};
 
