@@ -1,6 +1,7 @@
 //! The built-in views every session has, read from a real worker: threads, stacks,
 //! memory, descriptors, requests in flight, version, limits.
 
+use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
 use crate::support::load::Load;
@@ -204,6 +205,26 @@ fn a_helper_that_is_not_there_is_a_clear_error() {
     assert!(
         run.stderr
             .contains("ATTACH_STACKS_HELPER=/nonexistent/attach is not an executable file"),
+        "{run:?}"
+    );
+}
+
+#[test]
+fn a_helper_that_other_users_can_write_is_refused() {
+    let dir = crate::support::tempdir::TempDir::new("planted-helper");
+    let planted = dir.path().join("attach");
+    std::fs::copy(attach_bin(), &planted).unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let (worker, _) = Worker::listening_with_env(
+        "http-worker",
+        &[],
+        &[("ATTACH_STACKS_HELPER", planted.to_str().unwrap())],
+    );
+    let run = eval(worker.pid, "stacks()");
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr.contains("refusing the helper")
+            && run.stderr.contains("can be written by other users"),
         "{run:?}"
     );
 }

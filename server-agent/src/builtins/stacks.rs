@@ -11,8 +11,10 @@
 //! 2. `attach` in the directory of the worker's executable (ship them side by side);
 //! 3. `attach` on the worker's PATH.
 //!
-//! Whoever sets those already controls the worker, so trusting them gives nothing
-//! away; the helper runs with the worker's own privileges. Under Yama ptrace scope 1
+//! The helper runs with the worker's privileges and may trace it, so it must be as
+//! trustworthy as the worker's own binary: the file and its directory must belong to
+//! root or the worker's user and be writable by nobody else (a PATH entry another user
+//! can write to would otherwise hand them the worker). Under Yama ptrace scope 1
 //! only ancestors may trace, so the helper waits on its stdin until the agent has
 //! named it as its tracer (`PR_SET_PTRACER`). The helper gets the time left before
 //! the command's deadline and is killed at that deadline; the kernel then detaches
@@ -20,7 +22,7 @@
 
 use std::io::{Read, Write};
 use std::os::fd::AsFd;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
@@ -45,6 +47,7 @@ pub(crate) fn stacks(deadline: Instant) -> Result<Vec<ThreadStack>, String> {
         return Err(time_is_up());
     }
     let helper = find_helper()?;
+    trusted(&helper)?;
     let output = run_helper(&helper, left.as_millis(), deadline)?;
     match serde_json::from_slice(&output) {
         Ok(HelperReply::Threads(threads)) => Ok(threads),
@@ -105,6 +108,39 @@ fn find_helper() -> Result<PathBuf, String> {
 fn is_executable(path: &Path) -> bool {
     std::fs::metadata(path)
         .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+}
+
+/// The helper and its directory belong to root or this process's user, and nobody
+/// else may write to them.
+fn trusted(helper: &Path) -> Result<(), String> {
+    let real = std::fs::canonicalize(helper).map_err(|err| {
+        format!(
+            "stacks(): cannot resolve the helper {}: {err}",
+            helper.display()
+        )
+    })?;
+    let euid = nix::unistd::geteuid().as_raw();
+    for path in [real.as_path(), real.parent().unwrap_or(Path::new("/"))] {
+        let meta = std::fs::metadata(path)
+            .map_err(|err| format!("stacks(): cannot inspect {}: {err}", path.display()))?;
+        if meta.uid() != 0 && meta.uid() != euid {
+            return Err(format!(
+                "stacks(): refusing the helper {}: {} belongs to uid {}, not to root or this                  worker's user (uid {euid}); install `attach` where only they can write",
+                helper.display(),
+                path.display(),
+                meta.uid()
+            ));
+        }
+        if meta.mode() & 0o022 != 0 {
+            return Err(format!(
+                "stacks(): refusing the helper {}: {} can be written by other users                  (mode {:o}); install `attach` where only root or the worker's user can write",
+                helper.display(),
+                path.display(),
+                meta.mode() & 0o7777
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Starts the helper, lets it trace us, and returns what it printed.
