@@ -65,8 +65,8 @@ pub enum Outcome {
     },
 }
 
-/// An open session. Dropping it says `bye`, reads the agent's `bye` (waiting at most
-/// 1 s) and removes the FIFOs it made.
+/// An open session. Dropping it says `bye` (if not yet said), reads the agent's `bye`
+/// (waiting at most 1 s) and removes the FIFOs it made.
 pub struct Session {
     target: Target,
     session_id: String,
@@ -82,6 +82,8 @@ pub struct Session {
     spin: Duration,
     /// Called about every 100 ms while a reply is awaited, with the time waited.
     on_wait: Option<Box<dyn FnMut(Duration)>>,
+    /// True once `bye` is in the request FIFO (a one-shot sends it with its command).
+    said_bye: bool,
 }
 
 impl Session {
@@ -91,7 +93,8 @@ impl Session {
     }
 
     /// Connects and evaluates one command with a single wake-up of the agent: the
-    /// `eval` is queued behind `hello` before the doorbell rings.
+    /// `eval` and `bye` are queued behind `hello` before the doorbell rings, so the
+    /// agent answers all three at once.
     pub fn one_shot(
         pid: u32,
         options: &ConnectOptions,
@@ -125,6 +128,7 @@ impl Session {
             _reply_path: reply_path,
             spin: Duration::ZERO,
             on_wait: None,
+            said_bye: false,
         };
         let hello = encode_line(&Request::Hello {
             v: PROTOCOL_VERSION,
@@ -133,15 +137,21 @@ impl Session {
         });
         let deadline = Instant::now() + options.timeout;
         session.write(&hello, deadline)?;
-        // Nobody reads the request FIFO before the doorbell rings: the first command
-        // rides behind hello only if the FIFO holds both unread, else it would block
-        // here forever. A larger one is sent once the agent is reading.
-        let first = first.map(|code| session.eval_line(code));
+        // Nobody reads the request FIFO before the doorbell rings: a one-shot's
+        // command and `bye` ride behind hello only if the FIFO holds them all unread,
+        // else the write would block here forever. Larger ones are sent once the agent
+        // is reading.
+        let first = first.map(|code| {
+            let (id, mut lines) = session.eval_line(code);
+            lines.extend(encode_line(&Request::Bye));
+            (id, lines)
+        });
         let queued = first
             .as_ref()
-            .is_some_and(|(_, line)| hello.len() + line.len() <= session.request_capacity());
-        if let Some((_, line)) = first.as_ref().filter(|_| queued) {
-            session.write(line, deadline)?;
+            .is_some_and(|(_, lines)| hello.len() + lines.len() <= session.request_capacity());
+        if let Some((_, lines)) = first.as_ref().filter(|_| queued) {
+            session.write(lines, deadline)?;
+            session.said_bye = true;
         }
         session.target.ring()?;
         match session.next_reply(deadline)? {
@@ -166,8 +176,9 @@ impl Session {
                 )))
             }
         }
-        if let Some((_, line)) = first.as_ref().filter(|_| !queued) {
-            session.write(line, deadline)?;
+        if let Some((_, lines)) = first.as_ref().filter(|_| !queued) {
+            session.write(lines, deadline)?;
+            session.said_bye = true;
         }
         let outcome = first
             .map(|(id, _)| session.answer_to(id, deadline))
@@ -386,12 +397,13 @@ impl Session {
 }
 
 impl Drop for Session {
-    /// Says `bye` and reads the agent's `bye` (skipping late answers), so the session
-    /// ends as docs/PROTOCOL.md says; gives up after `BYE_WAIT` or on an interrupt.
+    /// Says `bye` (unless a one-shot already did) and reads the agent's `bye`
+    /// (skipping late answers), so the session ends as docs/PROTOCOL.md says; gives up
+    /// after `BYE_WAIT` or on an interrupt.
     fn drop(&mut self) {
         self.on_wait = None;
         let deadline = Instant::now() + BYE_WAIT;
-        if self.send(&Request::Bye, deadline).is_err() {
+        if !self.said_bye && self.send(&Request::Bye, deadline).is_err() {
             return;
         }
         while let Ok(reply) = self.next_reply(deadline) {
