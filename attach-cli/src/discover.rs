@@ -12,7 +12,7 @@
 
 use std::path::Path;
 
-use attach_protocol::procfs::start_ticks;
+use attach_protocol::procfs::ProcStat;
 use attach_protocol::{AgentMarker, ProcStatus, AGENT_THREAD_NAME};
 use serde::Serialize;
 
@@ -94,7 +94,7 @@ fn has_agent_thread(pid: u32) -> bool {
 
 /// Seconds since `pid` started.
 fn uptime(pid: u32) -> Option<u64> {
-    let start_ticks = start_ticks(pid)?;
+    let start_ticks = ProcStat::of_pid(pid)?.start_ticks;
     let ticks = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
         .ok()??
         .max(1) as u64;

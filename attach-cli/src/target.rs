@@ -21,7 +21,7 @@ use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use attach_protocol::procfs::{start_ticks, thread_start_ticks};
+use attach_protocol::procfs::ProcStat;
 use attach_protocol::{is_doorbell, AgentMarker, Dir, DirKind, FifoPaths, ProcStatus};
 use nix::errno::Errno;
 use nix::fcntl::{open, OFlag};
@@ -65,7 +65,9 @@ impl Target {
     pub fn inspect(pid: u32, signal: Option<Signal>) -> Result<Target, ConnectError> {
         let pidfd = pidfd_open(pid)?;
         let status = ProcStatus::of_pid(pid).map_err(|_| ConnectError::NoSuchProcess { pid })?;
-        let start_ticks = start_ticks(pid).ok_or(ConnectError::NoSuchProcess { pid })?;
+        let start_ticks = ProcStat::of_pid(pid)
+            .ok_or(ConnectError::NoSuchProcess { pid })?
+            .start_ticks;
         let name = status.name().unwrap_or("?").to_owned();
         let uid = status.euid().ok_or(ConnectError::NoSuchProcess { pid })?;
         let me = nix::unistd::geteuid().as_raw();
@@ -177,13 +179,9 @@ impl Target {
             let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
             poll(&mut fds, PollTimeout::ZERO).map_or(true, |ready| ready > 0)
         });
-        let state = read_proc(self.pid, "stat").and_then(|stat| {
-            let after_name = stat.get(stat.rfind(')')? + 2..)?.to_owned();
-            after_name.chars().next()
-        });
         !exited
-            && matches!(state, Some(s) if s != 'Z' && s != 'X')
-            && start_ticks(self.pid) == Some(self.start_ticks)
+            && ProcStat::of_pid(self.pid)
+                .is_some_and(|stat| stat.is_running() && stat.start_ticks == self.start_ticks)
     }
 }
 
@@ -232,15 +230,9 @@ fn signal_name(signal: i32) -> String {
     Signal::try_from(signal).map_or_else(|_| format!("signal {signal}"), |s| s.to_string())
 }
 
-fn read_proc(pid: u32, file: &str) -> Option<String> {
-    attach_protocol::procfs::read_small(format!("/proc/{pid}/{file}")).ok()
-}
-
 /// The start time of the agent thread `tid` of `pid`, if it is one.
 fn agent_thread_start(pid: u32, tid: u32) -> Option<u64> {
-    let comm = read_proc(pid, &format!("task/{tid}/comm"))?;
-    if comm.trim_end() != attach_protocol::AGENT_THREAD_NAME {
-        return None;
-    }
-    thread_start_ticks(pid, tid)
+    ProcStat::of_thread(pid, tid)
+        .filter(|stat| stat.comm == attach_protocol::AGENT_THREAD_NAME)
+        .map(|stat| stat.start_ticks)
 }

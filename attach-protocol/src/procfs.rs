@@ -74,24 +74,48 @@ impl From<String> for ProcStatus {
     }
 }
 
-/// The start time of `pid` in clock ticks since boot (field 22 of `/proc/<pid>/stat`),
-/// which tells a restarted pid apart.
-pub fn start_ticks(pid: u32) -> Option<u64> {
-    stat_start_ticks(&read_small(format!("/proc/{pid}/stat")).ok()?)
+/// What one `stat` file (`/proc/<pid>/stat` or a task's) says about who it is and
+/// whether it still runs, from a single read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcStat {
+    /// The name (`comm`, field 2).
+    pub comm: String,
+    /// The state letter (field 3): `R`, `S`, `Z`…
+    pub state: char,
+    /// The start time in clock ticks since boot (field 22), which tells a restarted
+    /// pid or a reused tid apart.
+    pub start_ticks: u64,
 }
 
-/// The start time of thread `tid` of `pid`, which tells a reused tid apart.
-pub fn thread_start_ticks(pid: u32, tid: u32) -> Option<u64> {
-    stat_start_ticks(&read_small(format!("/proc/{pid}/task/{tid}/stat")).ok()?)
-}
+impl ProcStat {
+    /// Reads `/proc/<pid>/stat`.
+    pub fn of_pid(pid: u32) -> Option<ProcStat> {
+        ProcStat::parse(&read_small(format!("/proc/{pid}/stat")).ok()?)
+    }
 
-fn stat_start_ticks(stat: &str) -> Option<u64> {
-    // The name (field 2) is in parentheses and may hold spaces: count after it.
-    stat.get(stat.rfind(')')? + 2..)?
-        .split(' ')
-        .nth(19)?
-        .parse()
-        .ok()
+    /// Reads `/proc/<pid>/task/<tid>/stat`.
+    pub fn of_thread(pid: u32, tid: u32) -> Option<ProcStat> {
+        ProcStat::parse(&read_small(format!("/proc/{pid}/task/{tid}/stat")).ok()?)
+    }
+
+    fn parse(stat: &str) -> Option<ProcStat> {
+        // The name is in parentheses and may hold spaces or ')': it runs from the
+        // first '(' to the last ')', and the other fields are counted after it.
+        let open = stat.find('(')?;
+        let close = stat.rfind(')')?;
+        let mut rest = stat.get(close + 2..)?.split(' ');
+        let state = rest.next()?.chars().next()?;
+        Some(ProcStat {
+            comm: stat.get(open + 1..close)?.to_owned(),
+            state,
+            start_ticks: rest.nth(18)?.parse().ok()?,
+        })
+    }
+
+    /// False for a process that has exited (a zombie, or dead).
+    pub fn is_running(&self) -> bool {
+        !matches!(self.state, 'Z' | 'X')
+    }
 }
 
 /// The whole text of a small file, normally in one `read(2)` (and the one that
@@ -136,10 +160,22 @@ mod tests {
     }
 
     #[test]
+    fn stat_fields_parse_past_a_name_with_parentheses() {
+        let line = "4242 (a) b (c)) S 1 4242 4242 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 \
+            1 0 987654 1234 56 18446744073709551615\n";
+        let stat = ProcStat::parse(line).unwrap();
+        assert_eq!(stat.comm, "a) b (c)");
+        assert_eq!(stat.state, 'S');
+        assert_eq!(stat.start_ticks, 987654);
+        assert!(ProcStat::parse("4242 (zombie) Z").is_none(), "too short");
+    }
+
+    #[test]
     fn our_own_status_reads() {
         let status = ProcStatus::of_pid(std::process::id()).unwrap();
         assert_eq!(status.euid(), Some(nix::unistd::geteuid().as_raw()));
-        assert!(start_ticks(std::process::id()).is_some());
+        let stat = ProcStat::of_pid(std::process::id()).unwrap();
+        assert!(stat.is_running() && stat.start_ticks > 0);
     }
 
     #[test]
