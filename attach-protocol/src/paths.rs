@@ -38,7 +38,17 @@ impl Token {
     /// 16 bytes from `getrandom(2)`: one system call, no file to open.
     pub fn generate() -> std::io::Result<Token> {
         let mut bytes = [0u8; TOKEN_BYTES];
-        getrandom::fill(&mut bytes)?;
+        let mut filled = 0;
+        while filled < bytes.len() {
+            match rustix::rand::getrandom(
+                &mut bytes[filled..],
+                rustix::rand::GetRandomFlags::empty(),
+            ) {
+                Ok(n) => filled += n,
+                Err(rustix::io::Errno::INTR) => {}
+                Err(errno) => return Err(errno.into()),
+            }
+        }
         const HEX: &[u8; 16] = b"0123456789abcdef";
         let text = bytes
             .iter()
