@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use attach_examples::workspace_bin::workspace_bin;
+use attach_examples::workspace_bin::{workspace_bin, ATTACH_LINK_FLAGS};
 
 use crate::{run_quietly, show, start, stop, time_each, verdict, Stats};
 
@@ -80,7 +80,7 @@ fn hello_worlds(dir: &Path) -> Vec<(&'static str, Option<PathBuf>)> {
     vec![
         (
             "Rust hello world, release profile, static like `attach`",
-            rust("hello-rust-static", &["-C", "target-feature=+crt-static"]),
+            rust("hello-rust-static", &ATTACH_LINK_FLAGS),
         ),
         (
             "Rust hello world, release profile, Cargo's default linking",
