@@ -14,6 +14,7 @@ mod json;
 mod liveness;
 mod modes;
 mod output;
+mod quick;
 mod render;
 mod shell;
 mod shell_helper;
@@ -32,6 +33,9 @@ use nix::sys::signal::Signal;
 use crate::output::OutputClosed;
 
 const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (wire protocol v1)");
+
+/// `--timeout` when none is given, in seconds.
+const DEFAULT_TIMEOUT: &str = "5";
 
 const EXAMPLES: &str = "\
 Examples:
@@ -119,7 +123,7 @@ pub struct Args {
     json: bool,
 
     /// Seconds to wait for the agent (to connect, and for each command).
-    #[arg(long, default_value = "5", value_name = "SECONDS", value_parser = parse_seconds)]
+    #[arg(long, default_value = DEFAULT_TIMEOUT, value_name = "SECONDS", value_parser = parse_seconds)]
     timeout: Duration,
 
     /// The signal the worker's agent listens for [default: the one it announces; USR1 or USR2 only].
@@ -148,9 +152,26 @@ fn main() -> ExitCode {
     if let Some(code) = attach_unwind::helper::run_if_asked(argv.get(1..).unwrap_or_default()) {
         return ExitCode::from(code);
     }
-    let args = Args::parse();
-    interrupt::install();
-    exit_status(modes::run(&args), args.json)
+    match quick::read(&argv) {
+        Some(quick::Quick::Version) => {
+            println!("attach {VERSION}");
+            ExitCode::SUCCESS
+        }
+        Some(quick::Quick::OneShot { target, line }) => {
+            interrupt::install();
+            let timeout = parse_seconds(DEFAULT_TIMEOUT).expect("the default timeout parses");
+            let run = modes::uid_for_names(None).and_then(|uid| {
+                let options = modes::connect_options(timeout, None);
+                modes::one_shot(target, uid, &line, &options, false)
+            });
+            exit_status(run, false)
+        }
+        None => {
+            let args = Args::parse();
+            interrupt::install();
+            exit_status(modes::run(&args), args.json)
+        }
+    }
 }
 
 /// The exit status for a run, after saying on stderr (and as JSON with `--json`)

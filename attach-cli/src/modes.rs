@@ -3,9 +3,11 @@
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use attach_cli::{ConnectOptions, Outcome, Session};
+use nix::sys::signal::Signal;
 
 use crate::discover::{self, AgentProcess};
 use crate::fleet::Fleet;
@@ -16,12 +18,7 @@ use crate::watch::Watch;
 use crate::{fanout, interrupt, json, render, shell, Args};
 
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    let options = ConnectOptions {
-        timeout: args.timeout,
-        signal: args.signal,
-        interrupt: Some(interrupt::flag()),
-        notice: |notice| eprintln!("attach: {notice}"),
-    };
+    let options = connect_options(args.timeout, args.signal);
     if let Some(fleet) = Fleet::from_args(&args.fleet)? {
         return fleet.run(args);
     }
@@ -51,23 +48,48 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         };
         return all(target, uid, &line, &options, args.json);
     }
-    let pid = resolve(target, uid)?;
-    let context = || format!("cannot attach to pid {pid}");
     if let Some(line) = args.one_shot() {
-        let (code, show_unit) = split_print(&line);
-        let outcome = Session::one_shot(pid, &options, code).with_context(context)?;
-        return Ok(exit_for(show(pid, code, &outcome, show_unit, args.json)?));
+        return one_shot(target, uid, &line, &options, args.json);
     }
-    let mut session = Session::connect(pid, &options).with_context(context)?;
+    let pid = resolve(target, uid)?;
+    let mut session =
+        Session::connect(pid, &options).with_context(|| format!("cannot attach to pid {pid}"))?;
     if std::io::stdin().is_terminal() && !args.json {
         return shell::run(session);
     }
     piped(&mut session, args.json)
 }
 
+/// How to reach an agent: wait up to `timeout`, ring `signal` (else the announced
+/// one), stop waiting on Ctrl-C, say notices on stderr.
+pub fn connect_options(timeout: Duration, signal: Option<Signal>) -> ConnectOptions {
+    ConnectOptions {
+        timeout,
+        signal,
+        interrupt: Some(interrupt::flag()),
+        notice: |notice| eprintln!("attach: {notice}"),
+    }
+}
+
+/// Runs `line` once in the worker `target` (a pid, or a name of `uid`'s) and prints
+/// the answer.
+pub fn one_shot(
+    target: &str,
+    uid: u32,
+    line: &str,
+    options: &ConnectOptions,
+    as_json: bool,
+) -> anyhow::Result<ExitCode> {
+    let pid = resolve(target, uid)?;
+    let (code, show_unit) = split_print(line);
+    let outcome = Session::one_shot(pid, options, code)
+        .with_context(|| format!("cannot attach to pid {pid}"))?;
+    Ok(exit_for(show(pid, code, &outcome, show_unit, as_json)?))
+}
+
 /// Whose processes a name picks: `--uid`, else the caller's own. Only root may pick
 /// another uid's.
-fn uid_for_names(wanted: Option<u32>) -> anyhow::Result<u32> {
+pub fn uid_for_names(wanted: Option<u32>) -> anyhow::Result<u32> {
     let me = nix::unistd::geteuid().as_raw();
     match wanted {
         Some(uid) if me != 0 && uid != me => {
