@@ -47,7 +47,7 @@ use rhai::{Dynamic, EvalAltResult, Position};
 
 pub(crate) use units::Bytes;
 use units::Span;
-pub(crate) use weight::{weigh, weigh_scope, weigh_string};
+pub(crate) use weight::{measure, variable_overhead, weigh, weigh_scope, weigh_string, Weight};
 
 /// How far `deadline()` lies when no command is running.
 const FALLBACK: Duration = Duration::from_secs(1);
@@ -180,6 +180,28 @@ pub(crate) fn check() -> Result<(), Exceeded> {
 pub(crate) fn charge(bytes: usize) -> Result<(), Exceeded> {
     with_active(|active| {
         active.charged = active.charged.saturating_add(bytes);
+        active.verdict(false)
+    })
+    .unwrap_or(Ok(()))
+}
+
+/// Counts a copy of `bytes` Rhai is about to make (a variable read by value) before it
+/// is made: it must fit the command's memory budget, and so must the worker's resident
+/// memory grown since the command began plus the copy (the copies of one expression
+/// live in no variable, so only the resident memory sees them pile up).
+pub(crate) fn copy(bytes: usize) -> Result<(), Exceeded> {
+    with_active(|active| {
+        active.charged = active.charged.saturating_add(bytes);
+        active.verdict(false)?;
+        let grown = match (resident::bytes(), active.resident_start) {
+            (Some(now), Some(start)) => now.saturating_sub(start),
+            _ => 0,
+        };
+        if grown + bytes > active.plan.max_command + RESIDENT_SLACK {
+            active.tripped = Some(Exceeded::Command {
+                limit: active.plan.max_command,
+            });
+        }
         active.verdict(false)
     })
     .unwrap_or(Ok(()))

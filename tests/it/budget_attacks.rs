@@ -97,6 +97,66 @@ fn rendering_or_copying_a_big_map_stays_within_the_command_budget() {
     }
 }
 
+/// About 20 MiB held in a variable of the command.
+const HOLD_20_MIB: &str =
+    r#"let k = "k"; k.pad(1000000, "x"); let v = #{}; for i in 0..20 { v[k + i] = i };"#;
+
+#[test]
+fn every_way_of_rendering_or_copying_a_big_variable_stays_within_the_command_budget() {
+    // Rhai copies a variable read by value and renders through its own functions:
+    // `${v}` on 55 MiB of map keys once grew the worker by 263 MiB.
+    let (worker, _) = warm_worker_with(&["--command-timeout-ms", "30000"]);
+    for (held, code, budget) in [
+        (HOLD_55_MIB, "`${v}`.len()", "Limits::max_command_bytes"),
+        (HOLD_55_MIB, r#"("" + v).len()"#, "Limits::max_command_bytes"),
+        (HOLD_55_MIB, r#"(v + "").len()"#, "Limits::max_command_bytes"),
+        (HOLD_55_MIB, r#"let s = ""; s += v; s.len()"#, "Limits::max_command_bytes"),
+        (HOLD_55_MIB, "v.to_json().len()", "Length of string"),
+        (HOLD_55_MIB, "`${[v.keys()]}`", "Limits::max_command_bytes"),
+        (HOLD_55_MIB, "let w = v; w.len()", "Limits::max_command_bytes"),
+        (HOLD_55_MIB, "fn f(x) { x.len() } f(v)", "Limits::max_command_bytes"),
+        (HOLD_55_MIB, "v == v", "Limits::max_command_bytes"),
+        (HOLD_55_MIB, "throw v", "Limits::max_command_bytes"),
+        // Each copy fits; together they would not.
+        (HOLD_20_MIB, "[v, v, v, v].len()", "Limits::max_command_bytes"),
+        (HOLD_20_MIB, "([v] + [v] + [v] + [v]).len()", "Limits::max_command_bytes"),
+    ] {
+        let code = format!("{held} k = (); {code}");
+        let before = rss(&worker);
+        reset_peak(&worker);
+        let mut client = RawClient::connect(worker.pid);
+        let message = limit_message(ask(&mut client, 1, &code));
+        assert!(message.contains(budget), "{code}: {message}");
+        check_peak(&worker, before, COMMAND_BYTES + SLACK, &code);
+        end_and_check_given_back(&worker, client, before, &code);
+    }
+}
+
+#[test]
+fn copies_of_a_variable_kept_from_an_earlier_command_stay_within_the_command_budget() {
+    let (worker, before) = warm_worker_with(&["--command-timeout-ms", "30000"]);
+    let mut client = RawClient::connect(worker.pid);
+    ask(&mut client, 1, &format!("{HOLD_55_MIB} k = ();"));
+    let held = rss(&worker);
+    reset_peak(&worker);
+    // One copy fits the command's budget, the second does not.
+    let message = limit_message(ask(&mut client, 2, "[v, v].len()"));
+    assert!(message.contains("Limits::max_command_bytes"), "{message}");
+    check_peak(&worker, held, COMMAND_BYTES + SLACK, "two copies of a kept variable");
+    end_and_check_given_back(&worker, client, before, "two copies of a kept variable");
+}
+
+#[test]
+fn reading_a_big_variable_by_reference_is_not_charged_a_copy() {
+    let (worker, _) = warm_worker_with(&["--command-timeout-ms", "30000"]);
+    let mut client = RawClient::connect(worker.pid);
+    let code = format!(r#"{HOLD_55_MIB} k = (); [v.len(), len(v), "k" in v, v.values().len()]"#);
+    match ask(&mut client, 1, &code) {
+        Reply::Value { value, .. } => assert_eq!(value, serde_json::json!([55, 55, false, 55])),
+        other => panic!("{other:?}"),
+    }
+}
+
 #[test]
 fn a_client_killed_mid_command_gives_the_session_memory_back() {
     let (worker, before) = warm_worker_with(&["--command-timeout-ms", "3000"]);

@@ -25,52 +25,107 @@ const MAP_ENTRY: usize = (24 + SLOT) * 3 / 2;
 /// A boxed value of another type (a timestamp, a host type, a function pointer).
 const BOXED: usize = 32 + ALLOCATION;
 
+/// What a value costs: what it holds, and what one copy of it allocates (Rhai copies
+/// a variable read by value; strings are shared, not copied, map keys are copied).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Weight {
+    /// Bytes held beyond the value's own slot.
+    pub(crate) held: usize,
+    /// Bytes a copy of the value allocates.
+    pub(crate) copied: usize,
+    /// Bytes a copy of its largest element (or entry's value) allocates.
+    pub(crate) largest_part: usize,
+}
+
+impl Weight {
+    fn boxed() -> Weight {
+        Weight {
+            held: BOXED,
+            copied: BOXED,
+            largest_part: 0,
+        }
+    }
+
+    /// A collection's own allocation plus what its parts weigh.
+    fn collection<'a>(own: usize, parts: impl Iterator<Item = (usize, &'a Dynamic)>) -> Weight {
+        let mut weight = Weight {
+            held: own,
+            copied: own,
+            largest_part: 0,
+        };
+        for (extra, part) in parts {
+            let inner = measure(part);
+            weight.held += extra + inner.held;
+            weight.copied += extra + inner.copied;
+            weight.largest_part = weight.largest_part.max(inner.copied);
+        }
+        weight
+    }
+}
+
 /// Bytes held by `value` beyond its own slot.
 pub(crate) fn weigh(value: &Dynamic) -> usize {
+    measure(value).held
+}
+
+/// What `value` holds and what copying it costs.
+pub(crate) fn measure(value: &Dynamic) -> Weight {
     // The common cases first: each test is a tag comparison.
     if value.is_int() || value.is_float() || value.is_bool() || value.is_unit() || value.is_char() {
-        return 0;
+        return Weight::default();
     }
     if value.is_shared() {
+        // Reading a shared value by value copies what it holds.
         return match value.read_lock::<Dynamic>() {
-            Some(inner) => BOXED + weigh(&inner),
-            None => BOXED,
+            Some(inner) => {
+                let inner = measure(&inner);
+                Weight {
+                    held: BOXED + inner.held,
+                    ..inner
+                }
+            }
+            None => Weight::boxed(),
         };
     }
     if value.is_string() {
         let len = value
             .read_lock::<ImmutableString>()
             .map_or(0, |text| text.len());
-        return weigh_string(len);
+        return Weight {
+            held: weigh_string(len),
+            ..Weight::default()
+        };
     }
     if value.is_array() {
-        return value.read_lock::<Array>().map_or(BOXED, |array| {
-            ALLOCATION + 24 + array.capacity() * SLOT + array.iter().map(weigh).sum::<usize>()
+        return value.read_lock::<Array>().map_or(Weight::boxed(), |array| {
+            let own = ALLOCATION + 24 + array.capacity() * SLOT;
+            Weight::collection(own, array.iter().map(|item| (0, item)))
         });
     }
     if value.is_map() {
-        return value.read_lock::<Map>().map_or(BOXED, |map| {
-            ALLOCATION
-                + 24
-                + map
-                    .iter()
-                    .map(|(key, value)| MAP_ENTRY + text_bytes(key.len()) + weigh(value))
-                    .sum::<usize>()
+        return value.read_lock::<Map>().map_or(Weight::boxed(), |map| {
+            let entries = map
+                .iter()
+                .map(|(key, value)| (MAP_ENTRY + text_bytes(key.len()), value));
+            Weight::collection(ALLOCATION + 24, entries)
         });
     }
     if value.is_blob() {
-        return value
-            .read_lock::<Blob>()
-            .map_or(BOXED, |blob| ALLOCATION + 24 + blob.capacity());
+        return value.read_lock::<Blob>().map_or(Weight::boxed(), |blob| {
+            let bytes = ALLOCATION + 24 + blob.capacity();
+            Weight {
+                held: bytes,
+                copied: bytes,
+                largest_part: 0,
+            }
+        });
     }
-    value.read_lock::<FnPtr>().map_or(BOXED, |pointer| {
-        BOXED
-            + text_bytes(pointer.fn_name().len())
-            + pointer
-                .iter_curry()
-                .map(|arg| SLOT + weigh(arg))
-                .sum::<usize>()
-    })
+    value
+        .read_lock::<FnPtr>()
+        .map_or(Weight::boxed(), |pointer| {
+            let own = BOXED + text_bytes(pointer.fn_name().len());
+            Weight::collection(own, pointer.iter_curry().map(|arg| (SLOT, arg)))
+        })
 }
 
 /// Bytes held by a string value of `len` bytes beyond its slot.
@@ -82,8 +137,13 @@ pub(crate) fn weigh_string(len: usize) -> usize {
 pub(crate) fn weigh_scope(scope: &Scope) -> usize {
     scope
         .iter_raw()
-        .map(|(name, _, value)| 24 + text_bytes(name.len()) + SLOT + weigh(value))
+        .map(|(name, _, value)| variable_overhead(name) + weigh(value))
         .sum()
+}
+
+/// Bytes a scope spends on one variable besides its value: its name and slot.
+pub(crate) fn variable_overhead(name: &str) -> usize {
+    24 + text_bytes(name.len()) + SLOT
 }
 
 /// The heap buffer of a string of `len` bytes, if it needs one.
@@ -113,6 +173,19 @@ mod tests {
         let big = Dynamic::from("x".repeat(100_000));
         let array: Array = vec![big.clone(), Dynamic::from(vec![big])];
         assert!(weigh(&Dynamic::from_array(array)) > 200_000);
+    }
+
+    #[test]
+    fn copies_share_strings_but_not_map_keys() {
+        let big = Dynamic::from("x".repeat(100_000));
+        let strings = measure(&Dynamic::from_array(vec![big.clone(), big]));
+        assert!(strings.held > 200_000 && strings.copied < 1000, "{strings:?}");
+        let mut map = Map::new();
+        map.insert("k".repeat(100_000).into(), Dynamic::from_array(vec![]));
+        map.insert("small".into(), Dynamic::from_array(vec![Dynamic::UNIT; 1000]));
+        let keys = measure(&Dynamic::from_map(map));
+        assert!(keys.copied > 100_000, "{keys:?}");
+        assert!(keys.largest_part >= 1000 * SLOT && keys.largest_part < 100_000);
     }
 
     #[test]

@@ -21,6 +21,7 @@ use crate::eval::hooks::{
     weigh_definitions, CommandState,
 };
 use crate::eval::meter::{self, Kept, Meter};
+use crate::eval::reads::Reads;
 use crate::eval::reply::{self};
 use crate::eval::values::Values;
 use crate::eval::views::{self};
@@ -165,6 +166,7 @@ impl Evaluator {
                 Ok(()) => Failure::new(ErrorKind::Syntax, err.0.to_string(), err.1),
             })?;
         let runnable = session.functions.merge(&ast);
+        *self.state.reads.borrow_mut() = Reads::of(&runnable);
         match self
             .engine
             .eval_ast_with_scope::<Dynamic>(&mut session.scope, &runnable)
@@ -236,7 +238,9 @@ impl Evaluator {
                 let kind = self.state.failure.get().unwrap_or(ErrorKind::Runtime);
                 let message = match other {
                     // Our own errors (and `throw`): the message without Rhai's prefix.
-                    EvalAltResult::ErrorRuntime(value, _) => value.to_string(),
+                    EvalAltResult::ErrorRuntime(value, _) => {
+                        guarded::text_within(value, self.max_reply_bytes)
+                    }
                     EvalAltResult::ErrorVariableNotFound(name, _) => format!(
                         "no variable or registered value named `{name}`; \
                          help() lists what this worker exposes"

@@ -10,8 +10,10 @@
 //! * Turning an array or a map into text (`to_string`, `print`, `debug`) built all of
 //!   it before Rhai checked `max_string_size`: a map holding 55 MiB of keys grew the
 //!   worker by 105 MiB in `m.to_string()`. Here the text stops just past the limit,
-//!   so Rhai's check still refuses it. (`${m}` and `"" + m` still reach Rhai's own
-//!   rendering; see docs/SECURITY.md.)
+//!   so Rhai's check still refuses it. Every other way a value becomes text goes
+//!   through these: `${m}`, `"" + m`, `m + ""`, `s += m` and `s.append(m)` call
+//!   `to_string`; `to_json` is measured into nothing first and refused over the
+//!   limit; the message of a thrown value is cut at the reply limit (`text_within`).
 //! * `keys()` and `values()` copy what a map holds: they are charged to the budget
 //!   before they build anything.
 //! * Compiling is not evaluating: Rhai's `on_progress` never runs while it parses,
@@ -27,6 +29,7 @@ use rhai::{
 };
 
 use crate::budget;
+use crate::eval::reply::json_size_within;
 
 /// The Rhai keyword turned off.
 const EVAL: &str = "eval";
@@ -100,6 +103,7 @@ pub(super) fn guard(engine: &mut Engine) {
     register_splits!(engine, &str, whole);
     register_splits!(engine, char, whole_char);
     register_text(engine);
+    engine.register_fn("to_json", bounded_json);
     engine.register_fn(
         "keys",
         |map: &mut Map| -> Result<Array, Box<EvalAltResult>> {
@@ -147,12 +151,47 @@ fn register_text(engine: &mut Engine) {
     }
 }
 
+/// A map as JSON (Rhai's own format), refused before it is built if it would be
+/// longer than `max_string_size`.
+fn bounded_json(ctx: NativeCallContext, map: &mut Map) -> Result<String, Box<EvalAltResult>> {
+    let max = ctx.engine().max_string_size();
+    if max > 0 && json_size_within(&AsJson(map), max).is_none() {
+        return Err(EvalAltResult::ErrorDataTooLarge(
+            "Length of string".into(),
+            ctx.call_position(),
+        )
+        .into());
+    }
+    Ok(rhai::format_map_as_json(map))
+}
+
+/// A map as serde sees it (its keys are not serde strings).
+struct AsJson<'a>(&'a Map);
+
+impl serde::Serialize for AsJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|(key, value)| (key.as_str(), value)))
+    }
+}
+
 /// An item as Rhai's `to_debug` shows it (the versions above, for arrays and maps).
 fn debug_text(ctx: &NativeCallContext, item: &mut Dynamic) -> ImmutableString {
     match ctx.call_native_fn_raw("to_debug", true, &mut [item]) {
         Ok(text) if text.is_string() => text.into_immutable_string().unwrap_or_default(),
-        _ => format!("{item:?}").into(),
+        _ => text_within(item, ctx.engine().max_string_size()).into(),
     }
+}
+
+/// `value` as Rust displays it, cut just past `cap` bytes (0: no cap) without
+/// building the rest.
+pub(super) fn text_within(value: &Dynamic, cap: usize) -> String {
+    let mut text = Capped {
+        text: String::new(),
+        cap: if cap == 0 { usize::MAX } else { cap + 1 },
+    };
+    // A full text ends the formatting early with an error, which is the point.
+    let _cut_short = std::fmt::Write::write_fmt(&mut text, format_args!("{value}"));
+    text.text
 }
 
 /// Text that stops growing just past `max_string_size`, so that Rhai's own check
@@ -192,6 +231,17 @@ impl Capped {
     fn finish(mut self, close: &str) -> ImmutableString {
         self.push(close);
         self.text.into()
+    }
+}
+
+impl std::fmt::Write for Capped {
+    fn write_str(&mut self, piece: &str) -> std::fmt::Result {
+        self.push(piece);
+        if self.full() {
+            Err(std::fmt::Error)
+        } else {
+            Ok(())
+        }
     }
 }
 
@@ -294,7 +344,18 @@ mod tests {
     fn text_of_a_big_map_stops_past_the_string_limit() {
         let mut engine = engine(100);
         engine.set_max_string_size(1000);
-        for code in ["m.to_string()", "print(m)", "[m].to_string()"] {
+        for code in [
+            "m.to_string()",
+            "print(m)",
+            "[m].to_string()",
+            "`${m}`",
+            "\"\" + m",
+            "m + \"\"",
+            "let s = \"\"; s += m",
+            "let s = \"\"; s.append(m)",
+            "m.to_json()",
+            "`${[m]}`",
+        ] {
             let code = format!(
                 r#"let k = "k"; k.pad(400, "x"); let m = #{{}}; for i in 0..50 {{ m[k + i] = [k] }}; {code}"#
             );
@@ -314,6 +375,17 @@ mod tests {
             engine.eval::<String>("[1, [2], #{}].to_string()").unwrap(),
             "[1, [2], #{}]"
         );
+        assert_eq!(
+            engine.eval::<String>(r#"#{a: [1, "b"]}.to_json()"#).unwrap(),
+            r#"{"a":[1,"b"]}"#
+        );
+    }
+
+    #[test]
+    fn text_within_stops_past_its_cap() {
+        let long = Dynamic::from_array(vec![Dynamic::from("x".repeat(10_000)); 10]);
+        assert_eq!(super::text_within(&long, 100).len(), 101);
+        assert_eq!(super::text_within(&Dynamic::from(12_i64), 100), "12");
     }
 
     #[test]

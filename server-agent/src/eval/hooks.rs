@@ -14,6 +14,7 @@ use rhai::{Dynamic, Engine, EvalAltResult};
 
 use crate::budget;
 use crate::eval::meter::Meter;
+use crate::eval::reads::Reads;
 use crate::eval::reply::to_json;
 use crate::eval::values::{ValueError, Values};
 use crate::eval::views::ViewValue;
@@ -68,6 +69,8 @@ pub(crate) struct CommandState {
     print_budget: usize,
     /// Time spent in the host's registered functions (they run on the agent thread).
     pub(super) host_time: Cell<Duration>,
+    /// What the running command's script does with what it reads.
+    pub(crate) reads: RefCell<Reads>,
 }
 
 impl CommandState {
@@ -77,6 +80,7 @@ impl CommandState {
             printed: RefCell::new(Printed::default()),
             print_budget,
             host_time: Cell::new(Duration::ZERO),
+            reads: RefCell::new(Reads::default()),
         }
     }
 }
@@ -135,11 +139,15 @@ pub(super) fn expose_values(
     let state = state.clone();
     let meter = meter.clone();
     // `on_var` is marked volatile (not deprecated) by Rhai; it is the hook for live reads.
-    // It runs before every use of a variable, so it also keeps the memory meter current.
+    // It runs before every use of a variable, so it also keeps the memory meter current
+    // and charges the copy a read by value is about to make.
     #[allow(deprecated)]
     engine.on_var(move |name, _index, context| {
         meter.sample(&context)?;
         if context.scope().contains(name) {
+            if let Some(copied) = state.reads.borrow().copied(name) {
+                meter.charge_copy(&context, name, copied)?;
+            }
             return Ok(None);
         }
         if let Some(view) = values.view(name) {

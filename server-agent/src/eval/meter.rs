@@ -10,6 +10,10 @@
 //! build between two walks stays within a few MiB (one Rhai value is capped by the
 //! size limits, and building a MiB takes longer than `MIN_GAP`).
 //!
+//! A walk also notes the variables big enough that a copy matters (`BIG_COPY`), with
+//! what a copy of each costs: a read by value (see `reads`) is charged that before
+//! Rhai copies, without walking the variable again.
+//!
 //! Never from here: changing a scope, or walking on every sample.
 
 use std::cell::{Cell, RefCell};
@@ -17,18 +21,23 @@ use std::time::{Duration, Instant};
 
 use rhai::EvalContext;
 
-use crate::budget::{self, Exceeded};
+use crate::budget::{self, Exceeded, Weight};
+use crate::eval::reads::Copied;
 
 /// The shortest time between two walks of the same scope.
 const MIN_GAP: Duration = Duration::from_micros(200);
 
+/// Variables whose copy costs less are not noted: their copies are within the slack.
+const BIG_COPY: usize = 64 * 1024;
+
 /// The last walk of one call level's scope.
-#[derive(Clone, Copy)]
 struct Level {
     bytes: usize,
     variables: usize,
     walked_at: Instant,
     cost: Duration,
+    /// The variables whose copy costs at least `BIG_COPY`, in scope order.
+    big: Vec<(String, Weight)>,
 }
 
 impl Level {
@@ -38,7 +47,25 @@ impl Level {
             variables: 0,
             walked_at: Instant::now(),
             cost: Duration::ZERO,
+            big: Vec::new(),
         }
+    }
+
+    fn walk(&mut self, scope: &rhai::Scope, this: usize) {
+        let cpu = thread_cpu();
+        self.big.clear();
+        let mut bytes = this;
+        for (name, _, value) in scope.iter_raw() {
+            let weight = budget::measure(value);
+            bytes += budget::variable_overhead(name) + weight.held;
+            if weight.copied >= BIG_COPY {
+                self.big.push((name.to_owned(), weight));
+            }
+        }
+        self.bytes = bytes;
+        self.variables = scope.len();
+        self.walked_at = Instant::now();
+        self.cost = thread_cpu().saturating_sub(cpu);
     }
 
     fn stale(&self, variables: usize, now: Instant) -> bool {
@@ -71,6 +98,7 @@ impl Meter {
             variables: kept.variables,
             walked_at: Instant::now(),
             cost: kept.cost,
+            big: Vec::new(),
         }];
     }
 
@@ -86,13 +114,29 @@ impl Meter {
         if !level.stale(scope.len(), now) {
             return budget::check();
         }
-        let cpu = thread_cpu();
-        let this = context.this_ptr().map_or(0, budget::weigh);
-        level.bytes = budget::weigh_scope(scope) + this;
-        level.variables = scope.len();
-        level.walked_at = Instant::now();
-        level.cost = thread_cpu().saturating_sub(cpu);
+        level.walk(scope, context.this_ptr().map_or(0, budget::weigh));
         budget::hold(self.base.get() + levels.iter().map(|level| level.bytes).sum::<usize>())
+    }
+
+    /// Charges what reading `name` at the current call level copies, as of the last
+    /// walk (a variable too small to be noted costs nothing here).
+    pub(crate) fn charge_copy(&self, context: &EvalContext, name: &str, copied: Copied) -> Result<(), Exceeded> {
+        let levels = self.levels.borrow();
+        let Some(level) = levels.get(context.call_level()) else {
+            return Ok(());
+        };
+        // The last variable of that name is the one a read finds.
+        let Some((_, weight)) = level.big.iter().rev().find(|(big, _)| big == name) else {
+            return Ok(());
+        };
+        let bytes = match copied {
+            Copied::Whole => weight.copied,
+            Copied::Part => weight.largest_part,
+        };
+        if bytes < BIG_COPY {
+            return Ok(());
+        }
+        budget::copy(bytes)
     }
 }
 

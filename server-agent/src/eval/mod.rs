@@ -9,6 +9,7 @@ mod engine;
 mod guarded;
 mod hooks;
 mod meter;
+mod reads;
 mod reply;
 pub(crate) mod values;
 mod views;
