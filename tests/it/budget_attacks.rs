@@ -108,18 +108,46 @@ fn every_way_of_rendering_or_copying_a_big_variable_stays_within_the_command_bud
     let (worker, _) = warm_worker_with(&["--command-timeout-ms", "30000"]);
     for (held, code, budget) in [
         (HOLD_55_MIB, "`${v}`.len()", "Limits::max_command_bytes"),
-        (HOLD_55_MIB, r#"("" + v).len()"#, "Limits::max_command_bytes"),
-        (HOLD_55_MIB, r#"(v + "").len()"#, "Limits::max_command_bytes"),
-        (HOLD_55_MIB, r#"let s = ""; s += v; s.len()"#, "Limits::max_command_bytes"),
+        (
+            HOLD_55_MIB,
+            r#"("" + v).len()"#,
+            "Limits::max_command_bytes",
+        ),
+        (
+            HOLD_55_MIB,
+            r#"(v + "").len()"#,
+            "Limits::max_command_bytes",
+        ),
+        (
+            HOLD_55_MIB,
+            r#"let s = ""; s += v; s.len()"#,
+            "Limits::max_command_bytes",
+        ),
         (HOLD_55_MIB, "v.to_json().len()", "Length of string"),
         (HOLD_55_MIB, "`${[v.keys()]}`", "Limits::max_command_bytes"),
-        (HOLD_55_MIB, "let w = v; w.len()", "Limits::max_command_bytes"),
-        (HOLD_55_MIB, "fn f(x) { x.len() } f(v)", "Limits::max_command_bytes"),
+        (
+            HOLD_55_MIB,
+            "let w = v; w.len()",
+            "Limits::max_command_bytes",
+        ),
+        (
+            HOLD_55_MIB,
+            "fn f(x) { x.len() } f(v)",
+            "Limits::max_command_bytes",
+        ),
         (HOLD_55_MIB, "v == v", "Limits::max_command_bytes"),
         (HOLD_55_MIB, "throw v", "Limits::max_command_bytes"),
         // Each copy fits; together they would not.
-        (HOLD_20_MIB, "[v, v, v, v].len()", "Limits::max_command_bytes"),
-        (HOLD_20_MIB, "([v] + [v] + [v] + [v]).len()", "Limits::max_command_bytes"),
+        (
+            HOLD_20_MIB,
+            "[v, v, v, v].len()",
+            "Limits::max_command_bytes",
+        ),
+        (
+            HOLD_20_MIB,
+            "([v] + [v] + [v] + [v]).len()",
+            "Limits::max_command_bytes",
+        ),
     ] {
         let code = format!("{held} k = (); {code}");
         let before = rss(&worker);
@@ -142,7 +170,12 @@ fn copies_of_a_variable_kept_from_an_earlier_command_stay_within_the_command_bud
     // One copy fits the command's budget, the second does not.
     let message = limit_message(ask(&mut client, 2, "[v, v].len()"));
     assert!(message.contains("Limits::max_command_bytes"), "{message}");
-    check_peak(&worker, held, COMMAND_BYTES + SLACK, "two copies of a kept variable");
+    check_peak(
+        &worker,
+        held,
+        COMMAND_BYTES + SLACK,
+        "two copies of a kept variable",
+    );
     end_and_check_given_back(&worker, client, before, "two copies of a kept variable");
 }
 

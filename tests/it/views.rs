@@ -102,3 +102,47 @@ fn a_million_entry_cache_is_read_lazily_and_its_writer_never_stalls() {
         "RSS grew by {grown} KiB through the session"
     );
 }
+
+#[test]
+fn one_field_of_an_entry_is_read_without_converting_the_rest() {
+    // Entries with a 900 KiB body, and a command that may build 512 KiB: the whole
+    // entry cannot be read, its name can.
+    let worker = Worker::fixture(&["--record-kib", "900", "--max-command-kib", "512"]);
+    let docs = session(
+        &worker,
+        &[
+            "records[\"r1\"].name",
+            "records.r2.name.len()",
+            "records[\"r0\"][\"name\"]",
+            "let r = records; r[\"r1\"].name",
+            "records[\"r1\"]",
+            "records[\"r1\"].body.len()",
+            "let e = records[\"r1\"]; e.name",
+        ],
+    );
+    assert_eq!(value(&docs[0]), "record 1");
+    assert_eq!(value(&docs[1]), 8);
+    assert_eq!(value(&docs[2]), "record 0");
+    assert_eq!(value(&docs[3]), "record 1");
+    for doc in &docs[4..] {
+        limit_error(doc);
+    }
+    // With room for the whole entry, what the field alone saves.
+    let roomy = Worker::fixture(&["--record-kib", "900"]);
+    let docs = session(
+        &roomy,
+        &[
+            "records[\"r1\"].name",
+            "records[\"r1\"].body.len()",
+            "let e = records[\"r1\"]; [e.name, e.keys().len(), type_of(e), e == records[\"r1\"]]",
+        ],
+    );
+    assert_eq!(
+        value(&docs[2]),
+        &serde_json::json!(["record 1", 2, "map", true])
+    );
+    eprintln!(
+        "records[\"r1\"].name: {} µs of agent time; .body.len(), converting the 900 KiB body: {} µs",
+        docs[0]["elapsed_us"], docs[1]["elapsed_us"]
+    );
+}

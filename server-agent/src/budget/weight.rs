@@ -179,10 +179,16 @@ mod tests {
     fn copies_share_strings_but_not_map_keys() {
         let big = Dynamic::from("x".repeat(100_000));
         let strings = measure(&Dynamic::from_array(vec![big.clone(), big]));
-        assert!(strings.held > 200_000 && strings.copied < 1000, "{strings:?}");
+        assert!(
+            strings.held > 200_000 && strings.copied < 1000,
+            "{strings:?}"
+        );
         let mut map = Map::new();
         map.insert("k".repeat(100_000).into(), Dynamic::from_array(vec![]));
-        map.insert("small".into(), Dynamic::from_array(vec![Dynamic::UNIT; 1000]));
+        map.insert(
+            "small".into(),
+            Dynamic::from_array(vec![Dynamic::UNIT; 1000]),
+        );
         let keys = measure(&Dynamic::from_map(map));
         assert!(keys.copied > 100_000, "{keys:?}");
         assert!(keys.largest_part >= 1000 * SLOT && keys.largest_part < 100_000);

@@ -213,6 +213,10 @@ const VIEW_METHODS: &[(&str, &str)] = &[
         "x[key], x.key, x[i]",
         "one entry, converted when read; () when absent; x[-1] is a list's last",
     ),
+    (
+        "x[key].field",
+        "converts only that field of a struct or map entry",
+    ),
     ("key in x, x.contains(key)", "membership"),
     (
         "x.keys(), x.values()",

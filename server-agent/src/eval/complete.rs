@@ -110,6 +110,7 @@ fn keys_of(
                     Some(key) => view
                         .get(
                             &serde_json::Value::String(key.to_owned()),
+                            None,
                             budget::deadline(),
                         )
                         .ok()

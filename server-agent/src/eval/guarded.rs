@@ -31,6 +31,16 @@ use rhai::{
 use crate::budget;
 use crate::eval::reply::json_size_within;
 
+/// Registers a function that only reads its first argument (`&mut` for speed), so
+/// that Rhai calls it on constants and views' elements too, as it does its own.
+macro_rules! register_pure {
+    ($engine:expr, $name:expr, $function:expr $(,)?) => {
+        rhai::FuncRegistration::new($name)
+            .with_purity(true)
+            .register_into_engine($engine, $function)
+    };
+}
+
 /// The Rhai keyword turned off.
 const EVAL: &str = "eval";
 
@@ -38,21 +48,24 @@ const EVAL: &str = "eval";
 /// separator (`&str` or `char`; std's `Pattern` cannot be named on stable Rust).
 macro_rules! register_splits {
     ($engine:expr, $by:ty, $whole:ident) => {
-        $engine.register_fn(
+        register_pure!(
+            $engine,
             "split",
             |ctx: NativeCallContext, text: &mut ImmutableString, by: $by| match $whole(text, by) {
                 Some(whole) => Ok(whole),
                 None => bounded(&ctx, text.split(by)),
             },
         );
-        $engine.register_fn(
+        register_pure!(
+            $engine,
             "split_rev",
             |ctx: NativeCallContext, text: &mut ImmutableString, by: $by| match $whole(text, by) {
                 Some(whole) => Ok(whole),
                 None => bounded(&ctx, text.rsplit(by)),
             },
         );
-        $engine.register_fn(
+        register_pure!(
+            $engine,
             "split",
             |ctx: NativeCallContext, text: &mut ImmutableString, by: $by, parts: INT| match $whole(
                 text, by,
@@ -63,7 +76,8 @@ macro_rules! register_splits {
                 None => bounded(&ctx, text.splitn(segments(parts), by)),
             },
         );
-        $engine.register_fn(
+        register_pure!(
+            $engine,
             "split_rev",
             |ctx: NativeCallContext, text: &mut ImmutableString, by: $by, parts: INT| match $whole(
                 text, by,
@@ -91,7 +105,8 @@ pub(super) fn guard(engine: &mut Engine) {
     engine.register_fn("to_chars", |ctx: NativeCallContext, text: &str| {
         bounded(&ctx, text.chars())
     });
-    engine.register_fn(
+    register_pure!(
+        engine,
         "split",
         |ctx: NativeCallContext, text: &mut ImmutableString| {
             if text.is_empty() {
@@ -103,15 +118,17 @@ pub(super) fn guard(engine: &mut Engine) {
     register_splits!(engine, &str, whole);
     register_splits!(engine, char, whole_char);
     register_text(engine);
-    engine.register_fn("to_json", bounded_json);
-    engine.register_fn(
+    register_pure!(engine, "to_json", bounded_json);
+    register_pure!(
+        engine,
         "keys",
         |map: &mut Map| -> Result<Array, Box<EvalAltResult>> {
             budget::charge(map.keys().map(|key| budget::weigh_string(key.len())).sum())?;
             Ok(map.keys().map(|key| key.as_str().into()).collect())
         },
     );
-    engine.register_fn(
+    register_pure!(
+        engine,
         "values",
         |map: &mut Map| -> Result<Array, Box<EvalAltResult>> {
             budget::charge(map.values().map(budget::weigh).sum())?;
@@ -125,7 +142,7 @@ const TEXT_OF: [&str; 4] = ["print", "to_string", "debug", "to_debug"];
 
 fn register_text(engine: &mut Engine) {
     for name in TEXT_OF {
-        engine.register_fn(name, |ctx: NativeCallContext, array: &mut Array| {
+        register_pure!(engine, name, |ctx: NativeCallContext, array: &mut Array| {
             let mut text = Capped::new(&ctx, "[");
             for (i, item) in array.iter_mut().enumerate() {
                 if text.full() {
@@ -136,7 +153,7 @@ fn register_text(engine: &mut Engine) {
             }
             text.finish("]")
         });
-        engine.register_fn(name, |ctx: NativeCallContext, map: &mut Map| {
+        register_pure!(engine, name, |ctx: NativeCallContext, map: &mut Map| {
             let mut text = Capped::new(&ctx, "#{");
             for (i, (key, item)) in map.iter_mut().enumerate() {
                 if text.full() {
@@ -376,7 +393,9 @@ mod tests {
             "[1, [2], #{}]"
         );
         assert_eq!(
-            engine.eval::<String>(r#"#{a: [1, "b"]}.to_json()"#).unwrap(),
+            engine
+                .eval::<String>(r#"#{a: [1, "b"]}.to_json()"#)
+                .unwrap(),
             r#"{"a":[1,"b"]}"#
         );
     }
@@ -386,6 +405,13 @@ mod tests {
         let long = Dynamic::from_array(vec![Dynamic::from("x".repeat(10_000)); 10]);
         assert_eq!(super::text_within(&long, 100).len(), 101);
         assert_eq!(super::text_within(&Dynamic::from(12_i64), 100), "12");
+    }
+
+    #[test]
+    fn the_replacements_work_on_constants_as_rhai_own_do() {
+        let engine = engine(100);
+        let code = r#"const M = #{a: "x,y"}; M.keys().len() + M.values().len() + M.to_json().len() + M.a.split(",").len()"#;
+        assert_eq!(engine.eval::<i64>(code).unwrap(), 1 + 1 + 11 + 2);
     }
 
     #[test]

@@ -120,7 +120,12 @@ impl Meter {
 
     /// Charges what reading `name` at the current call level copies, as of the last
     /// walk (a variable too small to be noted costs nothing here).
-    pub(crate) fn charge_copy(&self, context: &EvalContext, name: &str, copied: Copied) -> Result<(), Exceeded> {
+    pub(crate) fn charge_copy(
+        &self,
+        context: &EvalContext,
+        name: &str,
+        copied: Copied,
+    ) -> Result<(), Exceeded> {
         let levels = self.levels.borrow();
         let Some(level) = levels.get(context.call_level()) else {
             return Ok(());

@@ -68,9 +68,7 @@ impl Reads {
                         *known = (*known).max(copied);
                     }
                 }
-                Some(ASTNode::Expr(
-                    chain @ (Expr::Dot(steps, ..) | Expr::Index(steps, ..)),
-                )) => {
+                Some(ASTNode::Expr(chain @ (Expr::Dot(steps, ..) | Expr::Index(steps, ..)))) => {
                     let field = next_field(&steps.rhs);
                     reads
                         .fields
@@ -122,7 +120,10 @@ fn copied_by(path: &[ASTNode], scripted: &HashSet<String>) -> Option<Copied> {
         ASTNode::Expr(Expr::FnCall(call, ..))
             if call.op_token.is_none()
                 && call.namespace.is_empty()
-                && call.args.first().is_some_and(|first| ptr::eq(first, variable)) =>
+                && call
+                    .args
+                    .first()
+                    .is_some_and(|first| ptr::eq(first, variable)) =>
         {
             if scripted.contains(call.name.as_str()) {
                 Some(Copied::Whole)

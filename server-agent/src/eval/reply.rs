@@ -25,7 +25,10 @@ pub(super) fn to_reply_json(
 
 /// The size of `value` as JSON text, or None once it is past `cap` (measured into
 /// nothing, and no further than `cap`).
-pub(super) fn json_size_within<T: serde::Serialize + ?Sized>(value: &T, cap: usize) -> Option<usize> {
+pub(super) fn json_size_within<T: serde::Serialize + ?Sized>(
+    value: &T,
+    cap: usize,
+) -> Option<usize> {
     let mut sink = CappedSink::new(cap);
     if serde_json::to_writer(&mut sink, value).is_err() && sink.over {
         return None;

@@ -126,10 +126,19 @@ impl ViewRef {
         self.with_view(|view| view.len(deadline))
     }
 
-    /// The element at `key`, redacted.
-    pub(crate) fn get(&self, key: &Value, deadline: Instant) -> Result<Option<Value>, ValueError> {
+    /// The element at `key`, redacted; with a `field`, possibly only that field of it
+    /// (see `View::get_field`).
+    pub(crate) fn get(
+        &self,
+        key: &Value,
+        field: Option<&str>,
+        deadline: Instant,
+    ) -> Result<Option<Value>, ValueError> {
         let shape = self.shape();
-        let found = self.with_view(|view| view.get(key, deadline))?;
+        let found = self.with_view(|view| match field {
+            Some(field) => view.get_field(key, field, deadline),
+            None => view.get(key, deadline),
+        })?;
         Ok(found.map(|mut value| {
             self.redact(shape, key, &mut value);
             value

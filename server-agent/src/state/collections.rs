@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::state::field::only_field;
 use crate::state::live::ReadError;
 use crate::state::view::{fill, to_json, Cursor, Encoded, Inspect, Part, Shape, Stint};
 
@@ -41,8 +42,19 @@ fn position(from: &Cursor) -> usize {
     }
 }
 
-fn converted<V: Serialize + ?Sized>(value: Option<&V>) -> Result<Option<Value>, ReadError> {
-    value.map(to_json).transpose()
+/// `get` and `get_field` of a collection, given how it finds the entry at `$key`.
+macro_rules! point_reads {
+    (|$this:ident, $key:ident| $found:expr) => {
+        fn get(&self, key: &Value) -> Result<Option<Value>, ReadError> {
+            let ($this, $key) = (self, key);
+            $found.map(to_json).transpose()
+        }
+
+        fn get_field(&self, key: &Value, field: &str) -> Result<Option<Value>, ReadError> {
+            let ($this, $key) = (self, key);
+            $found.map(|value| only_field(value, field)).transpose()
+        }
+    };
 }
 
 impl<K, V, S> Inspect for HashMap<K, V, S>
@@ -57,9 +69,7 @@ where
         HashMap::len(self)
     }
 
-    fn get(&self, key: &Value) -> Result<Option<Value>, ReadError> {
-        converted(key_of::<K>(key).and_then(|key| HashMap::get(self, &key)))
-    }
+    point_reads!(|map, key| key_of::<K>(key).and_then(|key| HashMap::get(map, &key)));
 
     fn chunk(&self, from: &Cursor, part: Part, stint: Stint) -> Result<Encoded, ReadError> {
         let start = position(from);
@@ -80,9 +90,7 @@ where
         HashSet::len(self)
     }
 
-    fn get(&self, key: &Value) -> Result<Option<Value>, ReadError> {
-        converted(key_of::<T>(key).and_then(|key| HashSet::get(self, &key)))
-    }
+    point_reads!(|set, key| key_of::<T>(key).and_then(|key| HashSet::get(set, &key)));
 
     fn chunk(&self, from: &Cursor, part: Part, stint: Stint) -> Result<Encoded, ReadError> {
         let start = position(from);
@@ -116,9 +124,7 @@ where
         BTreeMap::len(self)
     }
 
-    fn get(&self, key: &Value) -> Result<Option<Value>, ReadError> {
-        converted(key_of::<K>(key).and_then(|key| BTreeMap::get(self, &key)))
-    }
+    point_reads!(|map, key| key_of::<K>(key).and_then(|key| BTreeMap::get(map, &key)));
 
     fn chunk(&self, from: &Cursor, part: Part, stint: Stint) -> Result<Encoded, ReadError> {
         let entries = self.range((after::<K>(from), Bound::Unbounded));
@@ -136,9 +142,7 @@ where
         BTreeSet::len(self)
     }
 
-    fn get(&self, key: &Value) -> Result<Option<Value>, ReadError> {
-        converted(key_of::<T>(key).and_then(|key| BTreeSet::get(self, &key)))
-    }
+    point_reads!(|set, key| key_of::<T>(key).and_then(|key| BTreeSet::get(set, &key)));
 
     fn chunk(&self, from: &Cursor, part: Part, stint: Stint) -> Result<Encoded, ReadError> {
         let entries = self
@@ -155,9 +159,7 @@ impl<T: Serialize + Send + 'static> Inspect for Vec<T> {
         Vec::len(self)
     }
 
-    fn get(&self, key: &Value) -> Result<Option<Value>, ReadError> {
-        converted(index_of(key, self.len()).map(|at| &self[at]))
-    }
+    point_reads!(|list, key| index_of(key, list.len()).map(|at| &list[at]));
 
     fn chunk(&self, from: &Cursor, part: Part, stint: Stint) -> Result<Encoded, ReadError> {
         let start = position(from).min(self.len());
@@ -178,9 +180,7 @@ impl<T: Serialize + Send + 'static> Inspect for VecDeque<T> {
         VecDeque::len(self)
     }
 
-    fn get(&self, key: &Value) -> Result<Option<Value>, ReadError> {
-        converted(index_of(key, self.len()).and_then(|at| VecDeque::get(self, at)))
-    }
+    point_reads!(|list, key| index_of(key, list.len()).and_then(|at| VecDeque::get(list, at)));
 
     fn chunk(&self, from: &Cursor, part: Part, stint: Stint) -> Result<Encoded, ReadError> {
         let start = position(from).min(self.len());
@@ -284,5 +284,10 @@ mod tests {
         assert_eq!(Inspect::get(&list, &json!(3)), Ok(None));
         let set: HashSet<String> = HashSet::from(["x".to_owned()]);
         assert_eq!(Inspect::get(&set, &json!("x")), Ok(Some(json!("x"))));
+        let rows = vec![json!({"name": "a", "body": "long"})];
+        assert_eq!(
+            Inspect::get_field(&rows, &json!(0), "name"),
+            Ok(Some(json!({"name": "a"})))
+        );
     }
 }

@@ -216,6 +216,15 @@ macro_rules! live_lock {
                 self.locked(deadline, |inner| inner.get(key))?
             }
 
+            fn get_field(
+                &self,
+                key: &Value,
+                field: &str,
+                deadline: Instant,
+            ) -> Result<Option<Value>, ReadError> {
+                self.locked(deadline, |inner| inner.get_field(key, field))?
+            }
+
             fn chunk(
                 &self,
                 from: &Cursor,

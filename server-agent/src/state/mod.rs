@@ -6,6 +6,7 @@
 //! lock longer than one bounded read.
 
 mod collections;
+mod field;
 pub(crate) mod function;
 pub(crate) mod live;
 pub(crate) mod redact;

@@ -104,6 +104,18 @@ pub trait View: Send + Sync {
     /// The value at `key` (a map key, a list index, or a set element, which reads as
     /// itself), converted; `None` when there is none.
     fn get(&self, key: &Value, deadline: Instant) -> Result<Option<Value>, ReadError>;
+    /// The value at `key` when the script reads only its `field` next
+    /// (`items["k"].name`): an object holding that field is enough, and cheaper when
+    /// the value has big fields besides. The value whole is always a right answer.
+    fn get_field(
+        &self,
+        key: &Value,
+        field: &str,
+        deadline: Instant,
+    ) -> Result<Option<Value>, ReadError> {
+        let _whole_will_do = field;
+        self.get(key, deadline)
+    }
     /// The next piece of a walk starting at `from`.
     fn chunk(
         &self,
@@ -148,6 +160,13 @@ pub trait Inspect: Serialize + Send + 'static {
     /// The value at `key` (collections only).
     fn get(&self, _key: &Value) -> Result<Option<Value>, ReadError> {
         Ok(None)
+    }
+
+    /// The value at `key`, of which only `field` will be read (collections only; see
+    /// [`View::get_field`]). The value whole is always a right answer.
+    fn get_field(&self, key: &Value, field: &str) -> Result<Option<Value>, ReadError> {
+        let _whole_will_do = field;
+        self.get(key)
     }
 
     /// The next piece of a walk (collections only).

@@ -1,0 +1,199 @@
+//! Registered collections as script values: the `view` and `walk` types.
+//!
+//! A `view` is a handle, not a copy: `len()`, `x[key]` and `contains` ask the host's
+//! collection one question under one short lock; `keys()` and `values()` give a
+//! `walk`, and `for`, `take`, `filter` and `map` fetch chunks as they go (small at
+//! first, so a loop that stops early touches little; each chunk bounded in items and
+//! in lock time), checking the command's budget before every chunk. A walk whose
+//! script is quicker than the chunks pauses between them, so that it holds the host's
+//! lock at most a third of the time and a writer woken by the release gets its turn. A view that
+//! ends up as a command's result, or is printed, shows a bounded preview with the
+//! total count; small collections show whole, as they always did. An element read
+//! only for one field (`items["k"].name`, known from the compiled script: `reads`)
+//! has only that field converted when it is a struct or a map (`state::field`).
+//!
+//! Never from here: holding a lock between chunks, or building more than the
+//! engine's array and map limits allow.
+//!
+//! Here: the two types and what scripts can do with them; `chunks` fetches a walk,
+//! `collect` builds `take`, `filter` and `map` results, `preview` shows a view.
+
+mod chunks;
+mod collect;
+mod preview;
+#[cfg(test)]
+mod tests;
+
+use std::rc::Rc;
+
+use rhai::{Dynamic, Engine, EvalAltResult, FnPtr, ImmutableString, NativeCallContext, INT};
+use serde_json::Value;
+
+use crate::budget;
+use crate::eval::hooks::{read_failure, CommandState};
+use crate::eval::values::ViewRef;
+use crate::state::view::{Part, Shape};
+use chunks::{convert, ForEach};
+use collect::{filter_items, filter_view, map_items, map_view, take_items, take_view};
+pub(crate) use preview::settle;
+use preview::{preview, preview_walk, text};
+
+type Fallible<T> = Result<T, Box<EvalAltResult>>;
+
+/// A registered collection in a script.
+#[derive(Clone)]
+pub(crate) struct ViewValue {
+    view: ViewRef,
+    state: Rc<CommandState>,
+}
+
+/// The keys or the values of a view, walked lazily.
+#[derive(Clone)]
+pub(crate) struct Walk {
+    source: ViewValue,
+    part: Part,
+}
+
+impl ViewValue {
+    pub(crate) fn new(view: ViewRef, state: Rc<CommandState>) -> ViewValue {
+        ViewValue { view, state }
+    }
+
+    pub(super) fn len(&self) -> Fallible<usize> {
+        self.view
+            .len(budget::deadline())
+            .map_err(|err| read_failure(&self.state, self.view.name(), err))
+    }
+
+    /// `view[key]` in a script: where the script reads one field of the element next
+    /// (`items["k"].name`, see `reads`), only that field needs converting.
+    pub(super) fn index(&self, ctx: &NativeCallContext, key: Value) -> Fallible<Dynamic> {
+        let reads = self.state.reads.borrow();
+        self.get(key, reads.field_after(ctx.call_position()))
+    }
+
+    /// The element at `key` (or an object with its `field`), or `()` when there is
+    /// none (as for Rhai maps).
+    pub(super) fn get(&self, key: Value, field: Option<&str>) -> Fallible<Dynamic> {
+        match self.view.get(&key, field, budget::deadline()) {
+            Ok(Some(value)) => convert(value),
+            Ok(None) => Ok(Dynamic::UNIT),
+            Err(err) => Err(read_failure(&self.state, self.view.name(), err)),
+        }
+    }
+
+    pub(super) fn contains(&self, key: Value) -> Fallible<bool> {
+        self.get(key, None).map(|found| !found.is_unit())
+    }
+
+    /// What iterating the view itself yields: a map's keys, a list's values, a set's
+    /// elements.
+    pub(super) fn natural_part(&self) -> Part {
+        match self.view.shape() {
+            Shape::List => Part::Values,
+            Shape::Map | Shape::Set => Part::Keys,
+        }
+    }
+
+    pub(super) fn read_only(&self) -> Box<EvalAltResult> {
+        format!(
+            "`{}` is read-only: registered values change only through the functions help() lists",
+            self.view.name()
+        )
+        .into()
+    }
+}
+
+impl IntoIterator for ViewValue {
+    type Item = Fallible<Dynamic>;
+    type IntoIter = ForEach;
+
+    fn into_iter(self) -> ForEach {
+        ForEach(self.walk(self.natural_part()))
+    }
+}
+
+impl IntoIterator for Walk {
+    type Item = Fallible<Dynamic>;
+    type IntoIter = ForEach;
+
+    fn into_iter(self) -> ForEach {
+        ForEach(self.source.walk(self.part))
+    }
+}
+
+/// A map key as an object key.
+pub(crate) fn key_text(key: Value) -> String {
+    match key {
+        Value::String(text) => text,
+        other => other.to_string(),
+    }
+}
+
+/// Registers the `view` and `walk` types and what scripts can do with them.
+pub(crate) fn register(engine: &mut Engine) {
+    engine.register_type_with_name::<ViewValue>("view");
+    engine.register_type_with_name::<Walk>("walk");
+    engine.register_iterator_result::<ViewValue, Dynamic>();
+    engine.register_iterator_result::<Walk, Dynamic>();
+
+    engine.register_fn("len", |view: &mut ViewValue| view.len().map(|n| n as INT));
+    engine.register_fn("is_empty", |view: &mut ViewValue| {
+        view.len().map(|n| n == 0)
+    });
+    engine.register_fn("len", |walk: &mut Walk| walk.source.len().map(|n| n as INT));
+    engine.register_indexer_get(
+        |ctx: NativeCallContext, view: &mut ViewValue, key: ImmutableString| {
+            view.index(&ctx, Value::String(key.to_string()))
+        },
+    );
+    engine.register_indexer_get(|ctx: NativeCallContext, view: &mut ViewValue, index: INT| {
+        view.index(&ctx, index.into())
+    });
+    engine.register_indexer_set(
+        |view: &mut ViewValue, _key: ImmutableString, _value: Dynamic| -> Fallible<()> {
+            Err(view.read_only())
+        },
+    );
+    engine.register_indexer_set(
+        |view: &mut ViewValue, _index: INT, _value: Dynamic| -> Fallible<()> {
+            Err(view.read_only())
+        },
+    );
+    engine.register_fn("contains", |view: &mut ViewValue, key: ImmutableString| {
+        view.contains(Value::String(key.to_string()))
+    });
+    engine.register_fn("contains", |view: &mut ViewValue, index: INT| {
+        view.contains(index.into())
+    });
+    engine.register_fn("keys", |view: &mut ViewValue| Walk {
+        source: view.clone(),
+        part: Part::Keys,
+    });
+    engine.register_fn("values", |view: &mut ViewValue| Walk {
+        source: view.clone(),
+        part: Part::Values,
+    });
+    engine.register_fn("take", take_view);
+    engine.register_fn("filter", filter_view);
+    engine.register_fn("map", map_view);
+    engine.register_fn("take", |ctx: NativeCallContext, walk: &mut Walk, n: INT| {
+        take_items(&ctx, walk.source.walk(walk.part), n)
+    });
+    engine.register_fn(
+        "filter",
+        |ctx: NativeCallContext, walk: &mut Walk, function: FnPtr| {
+            filter_items(&ctx, walk.source.walk(walk.part), &function)
+        },
+    );
+    engine.register_fn(
+        "map",
+        |ctx: NativeCallContext, walk: &mut Walk, function: FnPtr| {
+            map_items(&ctx, walk.source.walk(walk.part), &function)
+        },
+    );
+    engine.register_fn("to_string", |view: &mut ViewValue| text(preview(view)));
+    engine.register_fn("to_debug", |view: &mut ViewValue| text(preview(view)));
+    engine.register_fn("to_string", |walk: &mut Walk| text(preview_walk(walk)));
+    engine.register_fn("to_debug", |walk: &mut Walk| text(preview_walk(walk)));
+}
