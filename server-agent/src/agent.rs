@@ -310,6 +310,7 @@ fn run(bell: Doorbell, mut ctx: AgentContext, registry: Registry) {
         if crate::signal::exposure::any_warned() {
             warn_about_exposed_threads(doorbell::doorbell_signal(), Duration::ZERO);
         }
+        let baseline = crate::budget::Baseline::now();
         let served = catch_unwind(AssertUnwindSafe(|| {
             let evaluator = evaluator
                 .get_or_insert_with(|| Evaluator::new(&registry, &ctx.limits, &ctx.process_name));
@@ -321,9 +322,16 @@ fn run(bell: Doorbell, mut ctx: AgentContext, registry: Registry) {
                 "a session panicked; it was closed and the agent goes on"
             );
         }
-        let trimming = Instant::now();
-        crate::budget::give_back_memory();
-        tracing::debug!(target: "attach::agent", trim_us = trimming.elapsed().as_micros() as u64, "the session's memory went back to the system");
+        let given = crate::budget::give_back_memory(baseline);
+        let grown_kib = given.grown / 1024;
+        match given.trim {
+            Some(took) => {
+                tracing::debug!(target: "attach::agent", grown_kib, trim_us = took.as_micros() as u64, "after the session: its memory went back to the system")
+            }
+            None => {
+                tracing::debug!(target: "attach::agent", grown_kib, "after the session: the worker did not grow, nothing to give back")
+            }
+        }
     }
 }
 

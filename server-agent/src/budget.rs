@@ -35,6 +35,7 @@
 //!
 //! Never from here: allocation on the check path, or anything that blocks.
 
+mod give_back;
 mod resident;
 mod units;
 mod weight;
@@ -45,6 +46,7 @@ use std::time::{Duration, Instant};
 
 use rhai::{Dynamic, EvalAltResult, Position};
 
+pub(crate) use give_back::{give_back_memory, Baseline};
 pub(crate) use units::Bytes;
 use units::Span;
 pub(crate) use weight::{measure, variable_overhead, weigh, weigh_scope, weigh_string, Weight};
@@ -294,17 +296,6 @@ fn with_active<T>(f: impl FnOnce(&mut Active) -> T) -> Option<T> {
         current.set(Some(active));
         Some(result)
     })
-}
-
-/// Returns what a finished session freed to the operating system, so the host's RSS
-/// goes back to where it was (glibc keeps freed memory in its arenas otherwise).
-pub(crate) fn give_back_memory() {
-    #[cfg(target_env = "gnu")]
-    // SAFETY: malloc_trim only releases free memory of the allocator's arenas; it is
-    // thread-safe and has no preconditions.
-    unsafe {
-        nix::libc::malloc_trim(0);
-    }
 }
 
 #[cfg(test)]

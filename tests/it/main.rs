@@ -17,6 +17,7 @@ mod docs;
 mod faults;
 mod fleet;
 mod fuzz;
+mod give_back;
 mod hijack;
 mod host_safety;
 mod hygiene;
