@@ -106,49 +106,27 @@ fn every_way_of_rendering_or_copying_a_big_variable_stays_within_the_command_bud
     // Rhai copies a variable read by value and renders through its own functions:
     // `${v}` on 55 MiB of map keys once grew the worker by 263 MiB.
     let (worker, _) = warm_worker_with(&["--command-timeout-ms", "30000"]);
-    for (held, code, budget) in [
-        (HOLD_55_MIB, "`${v}`.len()", "Limits::max_command_bytes"),
-        (
-            HOLD_55_MIB,
-            r#"("" + v).len()"#,
-            "Limits::max_command_bytes",
-        ),
-        (
-            HOLD_55_MIB,
-            r#"(v + "").len()"#,
-            "Limits::max_command_bytes",
-        ),
-        (
-            HOLD_55_MIB,
-            r#"let s = ""; s += v; s.len()"#,
-            "Limits::max_command_bytes",
-        ),
-        (HOLD_55_MIB, "v.to_json().len()", "Length of string"),
-        (HOLD_55_MIB, "`${[v.keys()]}`", "Limits::max_command_bytes"),
-        (
-            HOLD_55_MIB,
-            "let w = v; w.len()",
-            "Limits::max_command_bytes",
-        ),
-        (
-            HOLD_55_MIB,
-            "fn f(x) { x.len() } f(v)",
-            "Limits::max_command_bytes",
-        ),
-        (HOLD_55_MIB, "v == v", "Limits::max_command_bytes"),
-        (HOLD_55_MIB, "throw v", "Limits::max_command_bytes"),
-        // Each copy fits; together they would not.
-        (
-            HOLD_20_MIB,
-            "[v, v, v, v].len()",
-            "Limits::max_command_bytes",
-        ),
-        (
-            HOLD_20_MIB,
-            "([v] + [v] + [v] + [v]).len()",
-            "Limits::max_command_bytes",
-        ),
-    ] {
+    let copies_of_55_mib = [
+        "`${v}`.len()",
+        r#"("" + v).len()"#,
+        r#"(v + "").len()"#,
+        r#"let s = ""; s += v; s.len()"#,
+        "`${[v.keys()]}`",
+        "let w = v; w.len()",
+        "fn f(x) { x.len() } f(v)",
+        "v == v",
+        "throw v",
+    ]
+    .map(|code| (HOLD_55_MIB, code, "Limits::max_command_bytes"));
+    // Each copy fits; together they would not.
+    let four_copies_of_20_mib = ["[v, v, v, v].len()", "([v] + [v] + [v] + [v]).len()"]
+        .map(|code| (HOLD_20_MIB, code, "Limits::max_command_bytes"));
+    let json = (HOLD_55_MIB, "v.to_json().len()", "Length of string");
+    let attacks = copies_of_55_mib
+        .into_iter()
+        .chain(four_copies_of_20_mib)
+        .chain([json]);
+    for (held, code, budget) in attacks {
         let code = format!("{held} k = (); {code}");
         let before = rss(&worker);
         reset_peak(&worker);
@@ -170,13 +148,9 @@ fn copies_of_a_variable_kept_from_an_earlier_command_stay_within_the_command_bud
     // One copy fits the command's budget, the second does not.
     let message = limit_message(ask(&mut client, 2, "[v, v].len()"));
     assert!(message.contains("Limits::max_command_bytes"), "{message}");
-    check_peak(
-        &worker,
-        held,
-        COMMAND_BYTES + SLACK,
-        "two copies of a kept variable",
-    );
-    end_and_check_given_back(&worker, client, before, "two copies of a kept variable");
+    let what = "two copies of a kept variable";
+    check_peak(&worker, held, COMMAND_BYTES + SLACK, what);
+    end_and_check_given_back(&worker, client, before, what);
 }
 
 #[test]

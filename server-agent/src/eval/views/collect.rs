@@ -6,7 +6,7 @@
 use rhai::{Array, Dynamic, EvalAltResult, FnPtr, Map, NativeCallContext, Position, INT};
 
 use super::chunks::{convert, pick, Chunks};
-use super::{key_text, Fallible, ViewValue};
+use super::{key_text, Fallible, ViewValue, Walk};
 use crate::state::view::{Item, Part, Shape};
 
 fn too_large(what: &str) -> Box<EvalAltResult> {
@@ -45,11 +45,7 @@ fn truth(value: Dynamic) -> Fallible<bool> {
 }
 
 /// The items of `chunks` for which `function(item)` holds.
-pub(super) fn filter_items(
-    ctx: &NativeCallContext,
-    chunks: Chunks,
-    function: &FnPtr,
-) -> Fallible<Array> {
+fn filter_items(ctx: &NativeCallContext, chunks: Chunks, function: &FnPtr) -> Fallible<Array> {
     let part = chunks.part;
     collect_array(ctx, chunks, |item| {
         let element = pick(item, part)?;
@@ -58,11 +54,7 @@ pub(super) fn filter_items(
 }
 
 /// `function(item)` for each item of `chunks`.
-pub(super) fn map_items(
-    ctx: &NativeCallContext,
-    chunks: Chunks,
-    function: &FnPtr,
-) -> Fallible<Array> {
+fn map_items(ctx: &NativeCallContext, chunks: Chunks, function: &FnPtr) -> Fallible<Array> {
     let part = chunks.part;
     collect_array(ctx, chunks, |item| {
         call(ctx, function, vec![pick(item, part)?]).map(Some)
@@ -70,7 +62,7 @@ pub(super) fn map_items(
 }
 
 /// The first `n` items of `chunks`.
-pub(super) fn take_items(ctx: &NativeCallContext, chunks: Chunks, n: INT) -> Fallible<Array> {
+fn take_items(ctx: &NativeCallContext, chunks: Chunks, n: INT) -> Fallible<Array> {
     let part = chunks.part;
     let entries = chunks.take(usize::try_from(n).unwrap_or(0));
     collect_array(ctx, entries, |item| pick(item, part).map(Some))
@@ -135,4 +127,27 @@ pub(super) fn take_view(ctx: NativeCallContext, view: &mut ViewValue, n: INT) ->
         taken.insert(key_text(item.key).into(), convert(item.value)?);
     }
     Ok(taken.into())
+}
+
+/// `walk.take(n)`: the first `n` keys or values.
+pub(super) fn take_walk(ctx: NativeCallContext, walk: &mut Walk, n: INT) -> Fallible<Array> {
+    take_items(&ctx, walk.source.walk(walk.part), n)
+}
+
+/// `walk.filter(f)`: the keys or values for which `f(item)` holds.
+pub(super) fn filter_walk(
+    ctx: NativeCallContext,
+    walk: &mut Walk,
+    function: FnPtr,
+) -> Fallible<Array> {
+    filter_items(&ctx, walk.source.walk(walk.part), &function)
+}
+
+/// `walk.map(f)`: `f(item)` for each key or value.
+pub(super) fn map_walk(
+    ctx: NativeCallContext,
+    walk: &mut Walk,
+    function: FnPtr,
+) -> Fallible<Array> {
+    map_items(&ctx, walk.source.walk(walk.part), &function)
 }

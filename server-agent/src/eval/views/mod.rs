@@ -26,7 +26,7 @@ mod tests;
 
 use std::rc::Rc;
 
-use rhai::{Dynamic, Engine, EvalAltResult, FnPtr, ImmutableString, NativeCallContext, INT};
+use rhai::{Dynamic, Engine, EvalAltResult, ImmutableString, NativeCallContext, INT};
 use serde_json::Value;
 
 use crate::budget;
@@ -34,7 +34,7 @@ use crate::eval::hooks::{read_failure, CommandState};
 use crate::eval::values::ViewRef;
 use crate::state::view::{Part, Shape};
 use chunks::{convert, ForEach};
-use collect::{filter_items, filter_view, map_items, map_view, take_items, take_view};
+use collect::{filter_view, filter_walk, map_view, map_walk, take_view, take_walk};
 pub(crate) use preview::settle;
 use preview::{preview, preview_walk, text};
 
@@ -177,21 +177,9 @@ pub(crate) fn register(engine: &mut Engine) {
     engine.register_fn("take", take_view);
     engine.register_fn("filter", filter_view);
     engine.register_fn("map", map_view);
-    engine.register_fn("take", |ctx: NativeCallContext, walk: &mut Walk, n: INT| {
-        take_items(&ctx, walk.source.walk(walk.part), n)
-    });
-    engine.register_fn(
-        "filter",
-        |ctx: NativeCallContext, walk: &mut Walk, function: FnPtr| {
-            filter_items(&ctx, walk.source.walk(walk.part), &function)
-        },
-    );
-    engine.register_fn(
-        "map",
-        |ctx: NativeCallContext, walk: &mut Walk, function: FnPtr| {
-            map_items(&ctx, walk.source.walk(walk.part), &function)
-        },
-    );
+    engine.register_fn("take", take_walk);
+    engine.register_fn("filter", filter_walk);
+    engine.register_fn("map", map_walk);
     engine.register_fn("to_string", |view: &mut ViewValue| text(preview(view)));
     engine.register_fn("to_debug", |view: &mut ViewValue| text(preview(view)));
     engine.register_fn("to_string", |walk: &mut Walk| text(preview_walk(walk)));
