@@ -200,7 +200,7 @@ pub(crate) fn copy(bytes: usize) -> Result<(), Exceeded> {
             _ => 0,
         };
         if grown + bytes > active.plan.max_command + RESIDENT_SLACK {
-            active.tripped = Some(Exceeded::Command {
+            active.tripped = Some(Exceeded::Resident {
                 limit: active.plan.max_command,
             });
         }
@@ -351,6 +351,12 @@ mod tests {
         retain(600);
         settle();
         assert_eq!(charge(401), Err(Exceeded::Command { limit: 1000 }));
+    }
+
+    #[test]
+    fn a_copy_over_the_budget_is_refused_before_it_is_made() {
+        let _guard = begin(plan(60_000));
+        assert_eq!(copy(1001), Err(Exceeded::Command { limit: 1000 }));
     }
 
     #[test]
