@@ -122,10 +122,17 @@ fn every_way_of_rendering_or_copying_a_big_variable_stays_within_the_command_bud
     let four_copies_of_20_mib = ["[v, v, v, v].len()", "([v] + [v] + [v] + [v]).len()"]
         .map(|code| (HOLD_20_MIB, code, "Limits::max_command_bytes"));
     let json = (HOLD_55_MIB, "v.to_json().len()", "Length of string");
+    // Rhai's own `pad` counts no map keys: 100 000 copies of a 1 MiB key.
+    let one_long_key = r#"let k = "k"; k.pad(1000000, "x"); let v = #{}; v[k] = 1;"#;
+    let pad = (
+        one_long_key,
+        "let a = []; a.pad(100000, v); a.len()",
+        "Limits::max_command_bytes",
+    );
     let attacks = copies_of_55_mib
         .into_iter()
         .chain(four_copies_of_20_mib)
-        .chain([json]);
+        .chain([json, pad]);
     for (held, code, budget) in attacks {
         let code = format!("{held} k = (); {code}");
         let before = rss(&worker);

@@ -16,6 +16,9 @@
 //!   limit; the message of a thrown value is cut at the reply limit (`text_within`).
 //! * `keys()` and `values()` copy what a map holds: they are charged to the budget
 //!   before they build anything.
+//! * `a.pad(n, item)` copies `item` up to n times in one call, and Rhai's size check
+//!   counts no map keys: `[].pad(100000, #{<1 MiB key>: 1})` would copy 100 GB. Here
+//!   the copies are charged before they are made.
 //! * Compiling is not evaluating: Rhai's `on_progress` never runs while it parses,
 //!   some shapes parse in quadratic time (a map literal of 100 000 keys took over a
 //!   minute), and its optimizer removes statements one at a time (450 000 `1;` took
@@ -119,6 +122,7 @@ pub(super) fn guard(engine: &mut Engine) {
     register_splits!(engine, char, whole_char);
     register_text(engine);
     register_pure!(engine, "to_json", bounded_json);
+    engine.register_fn("pad", pad);
     register_pure!(
         engine,
         "keys",
@@ -168,16 +172,45 @@ fn register_text(engine: &mut Engine) {
     }
 }
 
+/// `array.pad(len, item)`: Rhai's, with the copies of `item` charged first.
+fn pad(
+    ctx: NativeCallContext,
+    array: &mut Array,
+    len: INT,
+    item: Dynamic,
+) -> Result<(), Box<EvalAltResult>> {
+    let Some(added) = usize::try_from(len)
+        .ok()
+        .and_then(|len| len.checked_sub(array.len()))
+        .filter(|&added| added > 0)
+    else {
+        return Ok(());
+    };
+    let max = ctx.engine().max_array_size();
+    if max > 0 && array.len() + added > max {
+        return Err(too_large(&ctx, "Size of array"));
+    }
+    let each = std::mem::size_of::<Dynamic>() + budget::measure(&item).copied;
+    budget::copy(each.saturating_mul(added))?;
+    let before = array.len();
+    array.resize(before + added, item);
+    let padded = Dynamic::from_array(std::mem::take(array));
+    let within = ctx.engine().ensure_data_size_within_limits(&padded);
+    *array = padded.into_array().unwrap_or_default();
+    within.inspect_err(|_| array.truncate(before))
+}
+
+/// Rhai's error for a value over one of its size limits.
+fn too_large(ctx: &NativeCallContext, what: &str) -> Box<EvalAltResult> {
+    EvalAltResult::ErrorDataTooLarge(what.into(), ctx.call_position()).into()
+}
+
 /// A map as JSON (Rhai's own format), refused before it is built if it would be
 /// longer than `max_string_size`.
 fn bounded_json(ctx: NativeCallContext, map: &mut Map) -> Result<String, Box<EvalAltResult>> {
     let max = ctx.engine().max_string_size();
     if max > 0 && json_size_within(&AsJson(map), max).is_none() {
-        return Err(EvalAltResult::ErrorDataTooLarge(
-            "Length of string".into(),
-            ctx.call_position(),
-        )
-        .into());
+        return Err(too_large(&ctx, "Length of string"));
     }
     Ok(rhai::format_map_as_json(map))
 }
@@ -288,9 +321,7 @@ fn bounded<'a, T: Into<rhai::Dynamic>>(
 ) -> Result<Array, Box<EvalAltResult>> {
     let max = ctx.engine().max_array_size();
     if max > 0 && parts.clone().take(max + 1).count() > max {
-        return Err(
-            EvalAltResult::ErrorDataTooLarge("Size of array".into(), ctx.call_position()).into(),
-        );
+        return Err(too_large(ctx, "Size of array"));
     }
     Ok(parts.map(Into::into).collect())
 }
@@ -412,6 +443,18 @@ mod tests {
         let engine = engine(100);
         let code = r#"const M = #{a: "x,y"}; M.keys().len() + M.values().len() + M.to_json().len() + M.a.split(",").len()"#;
         assert_eq!(engine.eval::<i64>(code).unwrap(), 1 + 1 + 11 + 2);
+    }
+
+    #[test]
+    fn pad_pads_as_rhai_does_within_the_limits() {
+        let engine = engine(100);
+        let padded = engine
+            .eval::<rhai::Array>("let a = [1]; a.pad(3, [0]); a")
+            .unwrap();
+        assert_eq!(padded.len(), 3);
+        assert!(engine.eval::<()>("let a = []; a.pad(101, 0)").is_err());
+        // Nested elements count toward the array limit, as in Rhai's own `pad`.
+        assert!(engine.eval::<()>("let a = [1]; a.pad(60, [1, 2])").is_err());
     }
 
     #[test]
