@@ -118,15 +118,17 @@ fn one_field_of_an_entry_is_read_without_converting_the_rest() {
             "records[\"r1\"]",
             "records[\"r1\"].body.len()",
             "let e = records[\"r1\"]; e.name",
+            "[\"r1\" in records, records.contains(\"r9\")]",
         ],
     );
     assert_eq!(value(&docs[0]), "record 1");
     assert_eq!(value(&docs[1]), 8);
     assert_eq!(value(&docs[2]), "record 0");
     assert_eq!(value(&docs[3]), "record 1");
-    for doc in &docs[4..] {
+    for doc in &docs[4..7] {
         limit_error(doc);
     }
+    assert_eq!(value(&docs[7]), &serde_json::json!([true, false]));
     // With room for the whole entry, what the field alone saves.
     let roomy = Worker::fixture(&["--record-kib", "900"]);
     let docs = session(

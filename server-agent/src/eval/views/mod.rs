@@ -83,7 +83,9 @@ impl ViewValue {
     }
 
     pub(super) fn contains(&self, key: Value) -> Fallible<bool> {
-        self.get(key, None).map(|found| !found.is_unit())
+        // Asking for a field no entry has: a struct or map entry is found without
+        // converting any of it.
+        self.get(key, Some("")).map(|found| !found.is_unit())
     }
 
     /// What iterating the view itself yields: a map's keys, a list's values, a set's
