@@ -229,7 +229,8 @@ impl ser::SerializeMap for Collect<'_> {
         // A JSON object's keys are text: a number key is found by its digits.
         self.next_is_field = match converted(key)? {
             Value::String(text) => text == self.field,
-            other => other.to_string() == self.field,
+            Value::Number(number) => number.to_string() == self.field,
+            _ => false,
         };
         Ok(())
     }
