@@ -49,7 +49,7 @@ use rhai::{Dynamic, EvalAltResult, Position};
 pub(crate) use give_back::{give_back_memory, Baseline};
 pub(crate) use units::Bytes;
 use units::Span;
-pub(crate) use weight::{measure, variable_overhead, weigh, weigh_scope, weigh_string, Weight};
+pub(crate) use weight::{measure, variable_overhead, weigh, weigh_string, Weight};
 
 /// How far `deadline()` lies when no command is running.
 const FALLBACK: Duration = Duration::from_secs(1);

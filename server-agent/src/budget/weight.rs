@@ -10,7 +10,7 @@
 
 use std::mem::size_of;
 
-use rhai::{Array, Blob, Dynamic, FnPtr, ImmutableString, Map, Scope};
+use rhai::{Array, Blob, Dynamic, FnPtr, ImmutableString, Map};
 
 /// One `Dynamic` slot, inline in its array, map or scope.
 const SLOT: usize = size_of::<Dynamic>();
@@ -131,14 +131,6 @@ pub(crate) fn measure(value: &Dynamic) -> Weight {
 /// Bytes held by a string value of `len` bytes beyond its slot.
 pub(crate) fn weigh_string(len: usize) -> usize {
     STRING_BOX + text_bytes(len)
-}
-
-/// Bytes held by a scope's variables: names, slots and values.
-pub(crate) fn weigh_scope(scope: &Scope) -> usize {
-    scope
-        .iter_raw()
-        .map(|(name, _, value)| variable_overhead(name) + weigh(value))
-        .sum()
 }
 
 /// Bytes a scope spends on one variable besides its value: its name and slot.

@@ -109,7 +109,7 @@ impl Evaluator {
     /// Opens the budget of one command, `vars` or `complete` request of `session`;
     /// it closes when the guard drops.
     pub(crate) fn budget(&self, session: &SessionScope) -> budget::Guard {
-        self.meter.start(session.kept, session.functions_bytes);
+        self.meter.start(&session.kept, session.functions_bytes);
         budget::begin(Plan {
             timeout: self.timeout,
             max_command: self.max_command_bytes,

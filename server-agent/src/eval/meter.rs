@@ -82,23 +82,25 @@ pub(crate) struct Meter {
 }
 
 /// What the session's scope weighed when it was last walked.
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Default)]
 pub(crate) struct Kept {
     pub(crate) bytes: usize,
-    pub(crate) variables: usize,
-    pub(crate) cost: Duration,
+    variables: usize,
+    cost: Duration,
+    /// Its variables whose copy costs at least `BIG_COPY`.
+    big: Vec<(String, Weight)>,
 }
 
 impl Meter {
     /// Starts a command on a session whose scope holds `kept`, and `base` besides.
-    pub(crate) fn start(&self, kept: Kept, base: usize) {
+    pub(crate) fn start(&self, kept: &Kept, base: usize) {
         self.base.set(base);
         *self.levels.borrow_mut() = vec![Level {
             bytes: kept.bytes,
             variables: kept.variables,
             walked_at: Instant::now(),
             cost: kept.cost,
-            big: Vec::new(),
+            big: kept.big.clone(),
         }];
     }
 
@@ -167,11 +169,13 @@ pub(crate) fn keep_within(scope: &mut rhai::Scope, max_bytes: usize) -> (Kept, V
 
 /// Walks a session's scope: what it keeps between commands.
 pub(crate) fn weigh_kept(scope: &rhai::Scope) -> Kept {
-    let cpu = thread_cpu();
+    let mut level = Level::unwalked();
+    level.walk(scope, 0);
     Kept {
-        bytes: budget::weigh_scope(scope),
-        variables: scope.len(),
-        cost: thread_cpu().saturating_sub(cpu),
+        bytes: level.bytes,
+        variables: level.variables,
+        cost: level.cost,
+        big: level.big,
     }
 }
 
@@ -194,7 +198,7 @@ mod tests {
         for name in ["old", "middle", "new"] {
             scope.push_dynamic(name, Dynamic::from("x".repeat(10_000)));
         }
-        let one = budget::weigh_scope(&scope) / 3;
+        let one = weigh_kept(&scope).bytes / 3;
         let (kept, dropped) = keep_within(&mut scope, one + one / 2);
         assert_eq!(dropped.len(), 2, "{dropped:?}");
         assert!(dropped[0].starts_with("`new`") && dropped[1].starts_with("`middle`"));
