@@ -288,3 +288,45 @@ impl Failure {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(evaluator: &Evaluator, session: &mut SessionScope, code: &str) -> Reply {
+        evaluator.eval(session, 1, code)
+    }
+
+    #[test]
+    fn a_copy_of_a_kept_variable_is_charged_from_the_first_step() {
+        let limits = Limits {
+            max_command_bytes: 1 << 20,
+            ..Limits::default()
+        };
+        let evaluator = Evaluator::new(&Registry::new(|_| false), &limits, "test");
+        let mut session = SessionScope::new();
+        // 1.2 MB of map keys, kept by the session, built in two commands.
+        for build in [
+            r#"let k = "k"; k.pad(100000, "x"); let v = #{}; for i in 0..6 { v[k + i] = i }; 0"#,
+            "for i in 6..12 { v[k + i] = i }; k = (); 0",
+        ] {
+            let built = reply(&evaluator, &mut session, build);
+            assert!(matches!(built, Reply::Value { .. }), "{build}: {built:?}");
+        }
+        for by_reference in ["v.len()", "len(v)", "\"k\" in v"] {
+            let answer = reply(&evaluator, &mut session, by_reference);
+            assert!(
+                matches!(answer, Reply::Value { .. }),
+                "{by_reference}: {answer:?}"
+            );
+        }
+        match reply(&evaluator, &mut session, "let w = v; w.len()") {
+            Reply::Error {
+                kind: ErrorKind::Limit,
+                message,
+                ..
+            } => assert!(message.contains("max_command_bytes"), "{message}"),
+            other => panic!("a copy of 1.2 MB fit a 1 MiB budget: {other:?}"),
+        }
+    }
+}
