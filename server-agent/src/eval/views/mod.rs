@@ -26,11 +26,14 @@ mod tests;
 
 use std::rc::Rc;
 
-use rhai::{Dynamic, Engine, EvalAltResult, ImmutableString, NativeCallContext, INT};
+use rhai::{
+    Dynamic, Engine, EvalAltResult, FuncRegistration, ImmutableString, NativeCallContext, INT,
+};
 use serde_json::Value;
 
 use crate::budget;
 use crate::eval::hooks::{read_failure, CommandState};
+use crate::eval::reply::to_json;
 use crate::eval::values::ViewRef;
 use crate::state::view::{Part, Shape};
 use chunks::{convert, ForEach};
@@ -132,6 +135,24 @@ pub(crate) fn key_text(key: Value) -> String {
     }
 }
 
+/// `view[key] = value`, or Rhai writing an element back after a method was called on
+/// it (`items["k"].keys()`). A view is read-only: an element written back unchanged is
+/// declined as an unavailable indexer, which Rhai ignores after a method call; any
+/// change is refused.
+fn write_back(
+    ctx: &NativeCallContext,
+    view: &ViewValue,
+    key: Value,
+    value: &Dynamic,
+) -> Fallible<()> {
+    let current = view.index(ctx, key)?;
+    if to_json(&current) != to_json(value) {
+        return Err(view.read_only());
+    }
+    let message = view.read_only().to_string();
+    Err(EvalAltResult::ErrorIndexingType(message, ctx.call_position()).into())
+}
+
 /// Registers the `view` and `walk` types and what scripts can do with them.
 pub(crate) fn register(engine: &mut Engine) {
     engine.register_type_with_name::<ViewValue>("view");
@@ -152,16 +173,25 @@ pub(crate) fn register(engine: &mut Engine) {
     engine.register_indexer_get(|ctx: NativeCallContext, view: &mut ViewValue, index: INT| {
         view.index(&ctx, index.into())
     });
-    engine.register_indexer_set(
-        |view: &mut ViewValue, _key: ImmutableString, _value: Dynamic| -> Fallible<()> {
-            Err(view.read_only())
-        },
-    );
-    engine.register_indexer_set(
-        |view: &mut ViewValue, _index: INT, _value: Dynamic| -> Fallible<()> {
-            Err(view.read_only())
-        },
-    );
+    // Rhai's name for an indexer setter; registered as pure so that Rhai calls it on a
+    // registered value (a constant) too, where `write_back` decides.
+    const INDEXER_SET: &str = "index$set$";
+    FuncRegistration::new(INDEXER_SET)
+        .with_purity(true)
+        .register_into_engine(
+            engine,
+            |ctx: NativeCallContext, view: &mut ViewValue, key: ImmutableString, value: Dynamic| {
+                write_back(&ctx, view, Value::String(key.to_string()), &value)
+            },
+        );
+    FuncRegistration::new(INDEXER_SET)
+        .with_purity(true)
+        .register_into_engine(
+            engine,
+            |ctx: NativeCallContext, view: &mut ViewValue, index: INT, value: Dynamic| {
+                write_back(&ctx, view, index.into(), &value)
+            },
+        );
     engine.register_fn("contains", |view: &mut ViewValue, key: ImmutableString| {
         view.contains(Value::String(key.to_string()))
     });

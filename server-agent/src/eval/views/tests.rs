@@ -88,7 +88,9 @@ fn an_element_read_for_one_field_behaves_as_the_whole_element() {
         assert_eq!(eval(&e, field_only), eval(&e, whole), "{field_only}");
     }
     assert_eq!(eval(&e, "type_of(items[\"k7\"])"), json!("map"));
-    assert_eq!(eval(&e, "let x = items[\"k7\"]; x.keys().len()"), json!(3));
+    assert_eq!(eval(&e, "items[\"k7\"].keys().len()"), json!(3));
+    assert_eq!(eval(&e, "items.k7.len()"), json!(3));
+    assert_eq!(eval(&e, "items[\"k7\"].contains(\"name\")"), json!(true));
     assert_eq!(eval(&e, "items[\"k7\"] == items[\"k7\"]"), json!(true));
     assert_eq!(eval(&e, "[1].map(|i| items[\"k7\"].hits * i)"), json!([7]));
     let not_a_record = e.eval(&mut SessionScope::new(), 1, "small[0].x");
@@ -118,9 +120,18 @@ fn previews_are_bounded_and_redactions_hold() {
 #[test]
 fn views_are_read_only() {
     let e = evaluator();
-    let reply = e.eval(&mut SessionScope::new(), 1, "let c = items; c[\"k1\"] = 1");
-    assert!(
-        matches!(reply, Reply::Error { ref message, .. } if message.contains("read-only")),
-        "{reply:?}"
-    );
+    for code in [
+        "let c = items; c[\"k1\"] = 1",
+        "items[\"k1\"] = 1",
+        "items[\"k1\"].name = \"x\"",
+        "let c = items; c.k1.hits += 1",
+        "items[\"k1\"].clear()",
+        "small[0] = 5",
+    ] {
+        let reply = e.eval(&mut SessionScope::new(), 1, code);
+        assert!(
+            matches!(reply, Reply::Error { ref message, .. } if message.contains("read-only")),
+            "{code}: {reply:?}"
+        );
+    }
 }
