@@ -116,6 +116,7 @@ fn every_way_of_rendering_or_copying_a_big_variable_stays_within_the_command_bud
         "fn f(x) { x.len() } f(v)",
         "v == v",
         "throw v",
+        "hold_lock(v)",
     ]
     .map(|code| (HOLD_55_MIB, code, "Limits::max_command_bytes"));
     // Each copy fits; together they would not.

@@ -207,6 +207,8 @@ pub(super) fn expose_functions(engine: &mut Engine, registry: &Registry, state: 
                     .into());
                 }
                 budget::check()?;
+                // The arguments are converted for the host: a copy, charged first.
+                budget::copy(args.iter().map(|arg| budget::weigh(arg)).sum())?;
                 let started = Instant::now();
                 let json_args: Vec<serde_json::Value> =
                     args.iter().map(|arg| to_json(arg)).collect();
