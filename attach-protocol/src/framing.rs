@@ -82,6 +82,12 @@ impl LineReader {
         self.buffer.contains(&b'\n')
     }
 
+    /// The next line, if it is already buffered whole, without taking it.
+    pub fn peek_line(&self) -> Option<&[u8]> {
+        let end = self.buffer.iter().position(|&b| b == b'\n')?;
+        (end <= self.limit).then(|| &self.buffer[..end])
+    }
+
     /// The next line without its newline; `Ok(None)` at end of file (a partial last
     /// line is dropped). After `LineTooLong` the stream is out of step: close it.
     pub fn read_line(
@@ -187,6 +193,27 @@ mod tests {
         );
         drop(w);
         assert!(reader.read_line(r.as_fd(), soon()).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_buffered_line_can_be_seen_before_it_is_taken() {
+        let (r, w) = pipe();
+        let mut reader = LineReader::new(10);
+        assert_eq!(reader.peek_line(), None);
+        nix::unistd::write(&w, b"first\nbye\nhalf").unwrap();
+        assert_eq!(
+            reader.read_line(r.as_fd(), soon()).unwrap().unwrap(),
+            b"first"
+        );
+        assert_eq!(reader.peek_line(), Some(&b"bye"[..]));
+        assert_eq!(
+            reader.read_line(r.as_fd(), soon()).unwrap().unwrap(),
+            b"bye"
+        );
+        assert_eq!(reader.peek_line(), None, "a partial line is not a line");
+        nix::unistd::write(&w, b"-too-long-for-ten\n").unwrap();
+        let _ = reader.read_line(r.as_fd(), soon());
+        assert_eq!(reader.peek_line(), None);
     }
 
     #[test]

@@ -276,6 +276,15 @@ fn serve(
                 format!("{err}; send one JSON request per line (docs/PROTOCOL.md)"),
             ),
         };
+        // A client that queued `bye` behind this request (a one-shot) gets the
+        // answer and the agent's bye in one write: one wake-up instead of two.
+        if reader
+            .peek_line()
+            .is_some_and(|next| matches!(decode_line::<Request>(next), Ok(Request::Bye)))
+        {
+            channel.hold(&reply);
+            continue;
+        }
         if let Err(err) = channel.send(&reply) {
             warn!(
                 target: "attach::agent",
@@ -352,7 +361,8 @@ struct Channel<'a> {
 impl Channel<'_> {
     /// Keeps `reply` for the next `send`, which writes both at once.
     fn hold(&mut self, reply: &Reply) {
-        self.held.extend_from_slice(&encode_line(reply));
+        let line = self.capped_line(reply);
+        self.held.extend_from_slice(&line);
     }
 
     fn send(&mut self, reply: &Reply) -> Result<(), WireError> {
