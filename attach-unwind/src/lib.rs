@@ -8,7 +8,8 @@
 //!
 //! 1. Before anything stops: the mapped ELF files are read from `/proc/<pid>/maps`
 //!    (through `/proc/<pid>/root`, so a container's files are the container's), and
-//!    their `.eh_frame` unwind tables are handed to framehop.
+//!    their `.eh_frame` unwind tables are handed to framehop; so are the tables of
+//!    the target's vDSO, copied from its memory (`vdso.rs`).
 //! 2. One thread at a time: `PTRACE_SEIZE` (no signal), `PTRACE_INTERRUPT`, read the
 //!    registers, copy the top 128 KiB of its stack with one `process_vm_readv`,
 //!    `PTRACE_DETACH`. Only that thread pauses, for those few system calls; a system
@@ -28,6 +29,7 @@ mod maps;
 mod memory;
 mod stop;
 mod symbols;
+mod vdso;
 mod walk;
 
 use std::time::{Duration, Instant};

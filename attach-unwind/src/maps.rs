@@ -8,14 +8,21 @@ use std::path::{Path, PathBuf};
 use framehop::{ExplicitModuleSectionInfo, MayAllocateDuringUnwind, Module, Unwinder as _};
 use object::{Object, ObjectSection, ObjectSegment};
 
-use crate::UnwindError;
+use crate::{vdso, UnwindError};
 
 pub(crate) type Unwinder = framehop::UnwinderNative<Vec<u8>, MayAllocateDuringUnwind>;
 
-/// One mapped file.
+/// Where a module's names come from.
+pub(crate) enum Origin {
+    /// A file, opened under `/proc/<pid>/root` as the target sees it.
+    File(PathBuf),
+    /// The vDSO, named from its own symbol table.
+    Vdso(vdso::Names),
+}
+
+/// One mapped ELF image.
 pub(crate) struct Mapped {
-    /// Where the helper opens it: under `/proc/<pid>/root`, as the target sees it.
-    pub(crate) path: PathBuf,
+    pub(crate) origin: Origin,
     /// Its file name, for frames without a symbol.
     pub(crate) name: String,
     pub(crate) avma: Range<u64>,
@@ -36,6 +43,14 @@ struct Mappings {
     first_offset: u64,
 }
 
+/// What `/proc/<pid>/maps` lists that the walk needs.
+#[derive(Default)]
+struct Layout {
+    /// Mapped files by absolute path.
+    files: BTreeMap<String, Mappings>,
+    vdso: Option<Range<u64>>,
+}
+
 impl Modules {
     pub(crate) fn load(pid: u32) -> Result<Modules, UnwindError> {
         let maps_path = format!("/proc/{pid}/maps");
@@ -43,33 +58,74 @@ impl Modules {
             path: maps_path,
             source,
         })?;
-        let mut unwinder = Unwinder::new();
-        let mut mapped = Vec::new();
+        let layout = parse(&maps);
+        let mut modules = Modules {
+            mapped: Vec::new(),
+            unwinder: Unwinder::new(),
+        };
         let executable = std::fs::read_link(format!("/proc/{pid}/exe")).ok();
-        for (path, mappings) in files(&maps) {
+        for (path, mappings) in layout.files {
             let Some(opened) = where_to_open(pid, &path, executable.as_deref()) else {
                 continue;
             };
             let path = path.strip_suffix(DELETED).unwrap_or(&path);
-            let Some((bias, sections)) = read_elf(&opened, &mappings) else {
-                continue;
-            };
             let name = path.rsplit('/').next().unwrap_or(path).to_owned();
-            unwinder.add_module(Module::new(
-                name.clone(),
-                mappings.avma.clone(),
-                bias,
-                sections,
-            ));
-            mapped.push(Mapped {
-                path: opened,
-                name,
-                avma: mappings.avma,
-                bias,
-            });
+            modules.add_file(name, opened, mappings);
         }
-        mapped.sort_by_key(|module| module.avma.start);
-        Ok(Modules { mapped, unwinder })
+        if let Some(avma) = layout.vdso {
+            modules.add_vdso(pid, avma);
+        }
+        modules.mapped.sort_by_key(|module| module.avma.start);
+        Ok(modules)
+    }
+
+    fn add_file(&mut self, name: String, opened: PathBuf, mappings: Mappings) {
+        let Ok(file) = std::fs::File::open(&opened) else {
+            return;
+        };
+        // SAFETY: the map is read-only and private; the file is a mapped library or
+        // executable, which is not rewritten in place while in use.
+        let Ok(data) = (unsafe { memmap2::Mmap::map(&file) }) else {
+            return;
+        };
+        if let Ok(elf) = object::File::parse(&*data) {
+            self.add(name, Origin::File(opened), &elf, mappings);
+        }
+    }
+
+    fn add_vdso(&mut self, pid: u32, avma: Range<u64>) {
+        let Some(image) = vdso::read(pid, &avma) else {
+            return;
+        };
+        if let Ok(elf) = object::File::parse(&*image) {
+            let mappings = Mappings {
+                first_start: avma.start,
+                first_offset: 0,
+                avma,
+            };
+            let names = vdso::Names::of(&elf);
+            self.add(vdso::NAME.to_owned(), Origin::Vdso(names), &elf, mappings);
+        }
+    }
+
+    /// Hands the image's unwind tables to framehop; leaves it out if no segment
+    /// covers its first mapping.
+    fn add(&mut self, name: String, origin: Origin, elf: &object::File, mappings: Mappings) {
+        let Some((bias, sections)) = unwind_sections(elf, &mappings) else {
+            return;
+        };
+        self.unwinder.add_module(Module::new(
+            name.clone(),
+            mappings.avma.clone(),
+            bias,
+            sections,
+        ));
+        self.mapped.push(Mapped {
+            origin,
+            name,
+            avma: mappings.avma,
+            bias,
+        });
     }
 
     pub(crate) fn find(&self, address: u64) -> Option<(usize, &Mapped)> {
@@ -82,9 +138,10 @@ impl Modules {
     }
 }
 
-/// `start-end perms offset dev inode path` lines, grouped by absolute path.
-fn files(maps: &str) -> BTreeMap<String, Mappings> {
-    let mut files: BTreeMap<String, Mappings> = BTreeMap::new();
+/// `start-end perms offset dev inode path` lines: files grouped by absolute path,
+/// and the vDSO.
+fn parse(maps: &str) -> Layout {
+    let mut layout = Layout::default();
     for line in maps.lines() {
         let mut fields = line.splitn(6, ' ');
         let (Some(range), Some(_perms), Some(offset), Some(_dev), Some(_inode), Some(path)) = (
@@ -97,10 +154,6 @@ fn files(maps: &str) -> BTreeMap<String, Mappings> {
         ) else {
             continue;
         };
-        let path = path.trim_start();
-        if !path.starts_with('/') {
-            continue;
-        }
         let Some((start, end, offset)) = range.split_once('-').and_then(|(start, end)| {
             Some((
                 u64::from_str_radix(start, 16).ok()?,
@@ -110,7 +163,14 @@ fn files(maps: &str) -> BTreeMap<String, Mappings> {
         }) else {
             continue;
         };
-        let entry = files.entry(path.to_owned()).or_insert(Mappings {
+        let path = path.trim_start();
+        if path == vdso::NAME {
+            layout.vdso = Some(start..end);
+        }
+        if !path.starts_with('/') {
+            continue;
+        }
+        let entry = layout.files.entry(path.to_owned()).or_insert(Mappings {
             avma: start..end,
             first_start: start,
             first_offset: offset,
@@ -121,7 +181,7 @@ fn files(maps: &str) -> BTreeMap<String, Mappings> {
             entry.first_offset = offset;
         }
     }
-    files
+    layout
 }
 
 /// What `/proc/<pid>/maps` appends to a file unlinked since it was mapped.
@@ -137,13 +197,11 @@ fn where_to_open(pid: u32, path: &str, executable: Option<&Path>) -> Option<Path
     (executable == Some(Path::new(path))).then(|| PathBuf::from(format!("/proc/{pid}/exe")))
 }
 
-/// The load bias and the sections framehop needs, or `None` for a non-ELF file.
-fn read_elf(path: &Path, mappings: &Mappings) -> Option<(u64, ExplicitModuleSectionInfo<Vec<u8>>)> {
-    let file = std::fs::File::open(path).ok()?;
-    // SAFETY: the map is read-only and private; the file is a mapped library or
-    // executable, which is not rewritten in place while in use.
-    let data = unsafe { memmap2::Mmap::map(&file) }.ok()?;
-    let elf = object::File::parse(&*data).ok()?;
+/// The load bias and the sections framehop needs.
+fn unwind_sections(
+    elf: &object::File,
+    mappings: &Mappings,
+) -> Option<(u64, ExplicitModuleSectionInfo<Vec<u8>>)> {
     let offset = mappings.first_offset;
     let bias = elf.segments().find_map(|segment| {
         let (file_start, size) = segment.file_range();
@@ -192,8 +250,9 @@ mod tests {
 7ff0-7ff2 r-xp 00000000 00:00 0                          [vdso]
 8000-8100 r-xp 00000000 08:01 13                         /old/lib.so (deleted)
 ";
-        let files = files(maps);
-        assert_eq!(files.len(), 2);
+        let layout = parse(maps);
+        assert_eq!(layout.files.len(), 2);
+        assert_eq!(layout.vdso, Some(0x7ff0..0x7ff2));
         assert_eq!(
             where_to_open(
                 9,
@@ -207,7 +266,7 @@ mod tests {
             where_to_open(9, "/usr/bin/my worker", None),
             Some(PathBuf::from("/proc/9/root/usr/bin/my worker"))
         );
-        let worker = &files["/usr/bin/my worker"];
+        let worker = &layout.files["/usr/bin/my worker"];
         assert_eq!(worker.avma, 0x5600..0x5900);
         assert_eq!((worker.first_start, worker.first_offset), (0x5600, 0));
     }

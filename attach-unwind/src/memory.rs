@@ -73,15 +73,21 @@ impl Memory {
             .entry(base)
             .or_insert_with(|| {
                 let mut page = vec![0u8; PAGE as usize].into_boxed_slice();
-                let remote = [RemoteIoVec {
-                    base: base as usize,
-                    len: PAGE as usize,
-                }];
-                let read = process_vm_readv(pid, &mut [IoSliceMut::new(&mut page)], &remote);
-                matches!(read, Ok(n) if n == PAGE as usize).then_some(page)
+                read_exact(pid, base, &mut page).then_some(page)
             })
             .as_deref()
     }
+}
+
+/// Fills `bytes` from `address` in process `pid`; `false` unless all of it was read.
+pub(crate) fn read_exact(pid: Pid, address: u64, bytes: &mut [u8]) -> bool {
+    let remote = [RemoteIoVec {
+        base: address as usize,
+        len: bytes.len(),
+    }];
+    let wanted = bytes.len();
+    let read = process_vm_readv(pid, &mut [IoSliceMut::new(bytes)], &remote);
+    matches!(read, Ok(n) if n == wanted)
 }
 
 #[cfg(test)]

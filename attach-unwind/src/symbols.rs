@@ -10,7 +10,7 @@ use addr2line::Loader;
 use attach_protocol::stacks::Frame;
 use framehop::FrameAddress;
 
-use crate::maps::Modules;
+use crate::maps::{Modules, Origin};
 
 /// What a frame says when nothing names its code.
 const UNKNOWN: &str = "??";
@@ -44,14 +44,24 @@ impl<'m> Symbols<'m> {
         let Some((index, module)) = self.modules.find(lookup) else {
             return vec![unknown("")];
         };
+        let probe = lookup.wrapping_sub(module.bias);
+        let path = match &module.origin {
+            Origin::File(path) => path,
+            Origin::Vdso(names) => {
+                let mut frame = unknown(&module.name);
+                if let Some(name) = names.find(probe) {
+                    frame.function = name.to_owned();
+                }
+                return vec![frame];
+            }
+        };
         let loader = self
             .loaders
             .entry(index)
-            .or_insert_with(|| Loader::new(&module.path).ok());
+            .or_insert_with(|| Loader::new(path).ok());
         let Some(loader) = loader else {
             return vec![unknown(&module.name)];
         };
-        let probe = lookup.wrapping_sub(module.bias);
         let mut frames = Vec::new();
         if let Ok(mut found) = loader.find_frames(probe) {
             while let Ok(Some(found)) = found.next() {

@@ -28,6 +28,7 @@ mod prefork;
 mod queue_worker;
 mod session;
 mod shell;
+mod stacks;
 mod terminal;
 mod under_attack;
 mod views;

@@ -6,6 +6,8 @@
 //!   inherits a mask with SIGUSR1 blocked, and each request also holds a
 //!   `RequestGuard`. `/sleep` (and `/sleep/<any name>`, so a slow request can carry a
 //!   label of the client's choosing) uses raw `nanosleep` and counts EINTR: it stays 0.
+//!   `/spin?ms=N` is the opposite, a request that keeps its thread busy reading the
+//!   clock (the vDSO), for stack snapshots of a running thread.
 //! * Signal handlers only write to a self-pipe (async-signal safety); the
 //!   accept loop reads it. SIGTERM is graceful (graceful termination): close the
 //!   listener first, serve what was already accepted, then exit 0. SIGINT and SIGQUIT

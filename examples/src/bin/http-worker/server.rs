@@ -27,7 +27,7 @@ use server_agent::RequestGuard;
 
 use crate::state::State;
 
-/// Longest `/sleep` a client may ask for.
+/// Longest `/sleep` or `/spin` a client may ask for.
 const MAX_SLEEP_MS: u64 = 10_000;
 
 /// How long a keep-alive connection may wait for its next request.
@@ -205,15 +205,18 @@ fn route(request: &Request, state: &State) -> (u16, &'static str, String) {
     match (request.method.as_str(), request.path.as_str()) {
         ("GET", "/") => (200, "text/plain", format!("{}\n", state.greeting())),
         ("GET", path) if path == "/sleep" || path.starts_with("/sleep/") => {
-            let ms = request
-                .query_param("ms")
-                .and_then(|ms| ms.parse::<u64>().ok())
-                .unwrap_or(100);
-            sleep_counting_eintr(
-                Duration::from_millis(ms.min(MAX_SLEEP_MS)),
-                &state.eintr_seen,
-            );
+            let ms = millis(request);
+            sleep_counting_eintr(Duration::from_millis(ms), &state.eintr_seen);
             (200, "text/plain", format!("slept {ms} ms\n"))
+        }
+        ("GET", "/spin") => {
+            let ms = millis(request);
+            let reads = spin_on_clock(Duration::from_millis(ms));
+            (
+                200,
+                "text/plain",
+                format!("spun {ms} ms, {reads} clock reads\n"),
+            )
         }
         ("GET", "/stats") => {
             let stats = serde_json::json!({
@@ -224,4 +227,25 @@ fn route(request: &Request, state: &State) -> (u16, &'static str, String) {
         }
         _ => (404, "text/plain", "not found\n".to_owned()),
     }
+}
+
+/// The `ms` a `/sleep` or `/spin` asks for: 100 unless given, at most `MAX_SLEEP_MS`.
+fn millis(request: &Request) -> u64 {
+    request
+        .query_param("ms")
+        .and_then(|ms| ms.parse::<u64>().ok())
+        .unwrap_or(100)
+        .min(MAX_SLEEP_MS)
+}
+
+/// Busy for `duration`, reading the clock all the while: a CPU-bound request, whose
+/// thread is mostly inside the vDSO's `clock_gettime`. Returns the number of reads.
+#[inline(never)]
+fn spin_on_clock(duration: Duration) -> u64 {
+    let started = Instant::now();
+    let mut reads = 1;
+    while started.elapsed() < duration {
+        reads += 1;
+    }
+    reads
 }
