@@ -34,6 +34,8 @@ pub(crate) struct Modules {
     /// Sorted by start address.
     pub(crate) mapped: Vec<Mapped>,
     pub(crate) unwinder: Unwinder,
+    /// Every mapping, sorted: where a thread's stack ends.
+    regions: Vec<Range<u64>>,
 }
 
 /// A file's mappings: the lowest-offset one fixes the bias, all of them the range.
@@ -49,6 +51,8 @@ struct Layout {
     /// Mapped files by absolute path.
     files: BTreeMap<String, Mappings>,
     vdso: Option<Range<u64>>,
+    /// Every mapping, in the (ascending) order of the file.
+    regions: Vec<Range<u64>>,
 }
 
 impl Modules {
@@ -62,6 +66,7 @@ impl Modules {
         let mut modules = Modules {
             mapped: Vec::new(),
             unwinder: Unwinder::new(),
+            regions: layout.regions,
         };
         let executable = std::fs::read_link(format!("/proc/{pid}/exe")).ok();
         for (path, mappings) in layout.files {
@@ -128,6 +133,17 @@ impl Modules {
         });
     }
 
+    /// The end of the mapping that holds `address` (for a stack pointer: the top of
+    /// that thread's stack), found without allocating.
+    pub(crate) fn mapping_end(&self, address: u64) -> Option<u64> {
+        let index = self
+            .regions
+            .partition_point(|region| region.start <= address)
+            .checked_sub(1)?;
+        let region = &self.regions[index];
+        region.contains(&address).then_some(region.end)
+    }
+
     pub(crate) fn find(&self, address: u64) -> Option<(usize, &Mapped)> {
         let index = self
             .mapped
@@ -163,6 +179,7 @@ fn parse(maps: &str) -> Layout {
         }) else {
             continue;
         };
+        layout.regions.push(start..end);
         let path = path.trim_start();
         if path == vdso::NAME {
             layout.vdso = Some(start..end);
@@ -253,6 +270,7 @@ mod tests {
         let layout = parse(maps);
         assert_eq!(layout.files.len(), 2);
         assert_eq!(layout.vdso, Some(0x7ff0..0x7ff2));
+        assert_eq!(layout.regions.len(), 5);
         assert_eq!(
             where_to_open(
                 9,

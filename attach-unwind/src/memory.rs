@@ -30,18 +30,30 @@ impl Memory {
         bytes
     }
 
-    /// Copies up to `COPIED_PAGES` pages from just below `sp` into `bytes` (from
-    /// `buffer`), stopping at the first page that is not mapped (the top of the stack).
-    pub(crate) fn capture(pid: u32, sp: u64, mut bytes: Vec<u8>) -> Memory {
+    /// Copies the stack from just below `sp` up to `top`, the end of its mapping
+    /// when known, but at most `COPIED_PAGES` pages, into `bytes` (from `buffer`);
+    /// the copy ends at the first page that is not mapped. The thread is stopped
+    /// meanwhile, so this is one system call and allocates nothing: a stack's used
+    /// part is usually a few pages, and only those are copied.
+    pub(crate) fn capture(pid: u32, sp: u64, top: Option<u64>, mut bytes: Vec<u8>) -> Memory {
         let pid = Pid::from_raw(pid as i32);
         let start = sp.saturating_sub(RED_ZONE) & !(PAGE - 1);
-        let remote: Vec<RemoteIoVec> = (0..COPIED_PAGES)
-            .map(|page| RemoteIoVec {
-                base: (start + page * PAGE) as usize,
-                len: PAGE as usize,
-            })
-            .collect();
-        let read = process_vm_readv(pid, &mut [IoSliceMut::new(&mut bytes)], &remote);
+        let pages = top.map_or(COPIED_PAGES, |top| {
+            top.saturating_sub(start).div_ceil(PAGE).min(COPIED_PAGES)
+        });
+        // One entry per page, since a read stops at the first entry it cannot read.
+        let mut remote = [RemoteIoVec {
+            base: 0,
+            len: PAGE as usize,
+        }; COPIED_PAGES as usize];
+        for (page, entry) in (0..pages).zip(remote.iter_mut()) {
+            entry.base = (start + page * PAGE) as usize;
+        }
+        let read = process_vm_readv(
+            pid,
+            &mut [IoSliceMut::new(&mut bytes)],
+            &remote[..pages as usize],
+        );
         bytes.truncate(read.unwrap_or(0));
         Memory {
             pid,
@@ -99,7 +111,7 @@ mod tests {
         let on_stack = [7u64; 4];
         let words: Vec<u64> = (0..4096u64).map(|n| n * 0x0101).collect();
         let here = on_stack.as_ptr() as u64;
-        let mut memory = Memory::capture(std::process::id(), here, Memory::buffer());
+        let mut memory = Memory::capture(std::process::id(), here, None, Memory::buffer());
         assert!(!memory.stack.1.is_empty());
         assert_eq!(memory.read_u64(here + 8), Ok(7));
         for (index, word) in words.iter().enumerate() {
@@ -109,5 +121,7 @@ mod tests {
             );
         }
         assert_eq!(memory.read_u64(8), Err(()));
+        let bounded = Memory::capture(std::process::id(), here, Some(here + 16), Memory::buffer());
+        assert!(!bounded.stack.1.is_empty() && bounded.stack.1.len() as u64 <= 2 * PAGE);
     }
 }

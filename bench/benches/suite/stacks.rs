@@ -153,6 +153,7 @@ pub fn run() {
         "| threads (all) | stacks() calls | stacks() wall p50 / p99 | thread pause p50 / p99 | longest pause | target | request p50 / p99 / max quiet | request p50 / p99 / max during | failed | EINTR |"
     );
     println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    let load_before = load_average();
     for threads in [4, 64] {
         let row = measure(threads);
         println!(
@@ -177,13 +178,21 @@ pub fn run() {
             row.eintr,
         );
     }
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    let load = load.split_whitespace().next().unwrap_or("?");
     println!(
-        "\nA thread's pause runs from PTRACE_INTERRUPT to PTRACE_DETACH, so it includes the \
-         time the thread and the helper wait for a CPU to enter and report the stop; the \
-         load average was {load} on this machine's cores when the section ended (requests \
-         served with no snapshot running show a tail of the same size). While stopped, a \
-         thread costs only the register read and one copy of the top of its stack.\n"
+        "\nA thread's pause runs from PTRACE_INTERRUPT to PTRACE_DETACH. While stopped, a \
+         thread costs only the register read and one copy of the used part of its stack \
+         (5 µs at the median); a long pause is a wait for a CPU, by the thread to enter \
+         the stop or by the helper to see it, and follows the machine's load, which was \
+         {load_before} when the section began and {} when it ended on this machine's \
+         cores (requests served with no snapshot running show a tail of the same size). \
+         What was tried against that tail, and why the helper keeps its normal priority, \
+         is in attach-unwind/src/stop.rs.\n",
+        load_average()
     );
+}
+
+/// The 1-minute load average.
+fn load_average() -> String {
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    load.split_whitespace().next().unwrap_or("?").to_owned()
 }
