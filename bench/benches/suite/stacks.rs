@@ -82,6 +82,8 @@ struct Row {
     snapshot: Stats,
     pauses: Stats,
     longest_pause: Duration,
+    /// Pauses longer than the target.
+    over_target: usize,
     quiet: Stats,
     quiet_max: Duration,
     busy: Stats,
@@ -129,6 +131,7 @@ fn measure(threads: usize) -> Row {
         snapshots: walls.len(),
         snapshot: Stats::of(&walls),
         longest_pause: pauses.iter().copied().max().unwrap_or_default(),
+        over_target: pauses.iter().filter(|&&pause| pause > PAUSE_TARGET).count(),
         pauses: Stats::of(&pauses),
         quiet_max: quiet.latencies.iter().copied().max().unwrap_or_default(),
         quiet: Stats::of(&quiet.latencies),
@@ -150,14 +153,14 @@ pub fn run() {
         show(PAUSE_TARGET)
     );
     println!(
-        "| threads (all) | stacks() calls | stacks() wall p50 / p99 | thread pause p50 / p99 | longest pause | target | request p50 / p99 / max quiet | request p50 / p99 / max during | failed | EINTR |"
+        "| threads (all) | stacks() calls | stacks() wall p50 / p99 | thread pause p50 / p99 | longest pause | pauses over target | target | request p50 / p99 / max quiet | request p50 / p99 / max during | failed | EINTR |"
     );
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     let load_before = load_average();
     for threads in [4, 64] {
         let row = measure(threads);
         println!(
-            "| {} ({}) | {} | {} / {} | {} / {} | {} | ≤ {} {} | {} / {} / {} | {} / {} / {} | {} | {} |",
+            "| {} ({}) | {} | {} / {} | {} / {} | {} | {} of {} | ≤ {} {} | {} / {} / {} | {} / {} / {} | {} | {} |",
             row.threads,
             row.pauses.n / row.snapshots.max(1),
             row.snapshots,
@@ -166,6 +169,8 @@ pub fn run() {
             show(row.pauses.p50),
             show(row.pauses.p99),
             show(row.longest_pause),
+            row.over_target,
+            row.pauses.n,
             show(PAUSE_TARGET),
             verdict(row.longest_pause <= PAUSE_TARGET),
             show(row.quiet.p50),
