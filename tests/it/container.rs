@@ -1,5 +1,6 @@
 //! A worker in its own pid and mount namespaces, with a private /tmp, attached from
-//! the host by its host pid; and a chrooted one whose `/tmp` is a symlink to a host
+//! the host by its host pid; a client in a mount namespace of its own that shares
+//! only the worker's pid namespace (`kubectl debug --target`); and a chrooted one whose `/tmp` is a symlink to a host
 //! directory, which attach must never touch. Needs root, `unshare` and `chroot`
 //! (util-linux, coreutils), as CI has.
 
@@ -10,8 +11,10 @@ use std::process::{Command, Stdio};
 
 use attach_protocol::ProcStatus;
 
+use attach_examples::pod;
+
 use crate::support::pod::{fixture_pod, fixture_pod_then};
-use crate::support::{attach, unique, OpenSession, Worker};
+use crate::support::{attach, attach_bin, run_bounded, unique, OpenSession, Run, Worker};
 
 #[test]
 fn a_worker_in_its_own_namespaces_is_attached_by_its_host_pid() {
@@ -191,5 +194,61 @@ fn a_container_tmp_swapped_for_a_link_mid_session_never_redirects_the_session() 
     assert!(
         left.is_empty(),
         "the session cleaned up where it made its FIFOs: {left:?}"
+    );
+}
+
+/// As uid 65534 (nobody), with no capabilities.
+const AS_NOBODY: [&str; 4] = ["--reuid=65534", "--regid=65534", "--clear-groups", "--"];
+
+/// Runs attach in a mount namespace (and /tmp) of its own, in our pid namespace: what
+/// `kubectl debug --target` gives; through `setpriv ARGS` when `setpriv` is not empty.
+fn attach_from_own_mount_namespace(pid: u32, setpriv: &[&str]) -> Run {
+    let drop = if setpriv.is_empty() {
+        String::new()
+    } else {
+        format!("setpriv {}", setpriv.join(" "))
+    };
+    let attach = attach_bin();
+    let private_tmp = pod::private_tmp_keeping(attach.parent().unwrap());
+    let script = format!(
+        "{private_tmp} && exec {drop} '{}' {pid} -e 'counter * 3'",
+        attach.display()
+    );
+    let mut command = Command::new("unshare");
+    command.args(["--mount", "sh", "-c", &script]);
+    run_bounded(command, "")
+}
+
+#[test]
+fn a_client_sharing_only_the_pid_namespace_attaches_by_pid() {
+    let worker = Worker::fixture(&[]);
+    let run = attach_from_own_mount_namespace(worker.pid, &[]);
+    assert_eq!((run.code, run.stdout.trim()), (0, "21"), "{run:?}");
+    assert!(
+        worker.leftover_fifos().is_empty(),
+        "{:?}",
+        worker.leftover_fifos()
+    );
+}
+
+/// The same client under the `restricted` Pod Security level: the worker's own uid,
+/// not root, no capabilities (so no CAP_SYS_PTRACE): still allowed, as docs/FLEET.md says.
+#[test]
+fn a_client_sharing_only_the_pid_namespace_needs_only_the_workers_uid() {
+    let mut args = AS_NOBODY.to_vec();
+    args.push(env!("CARGO_BIN_EXE_fixture-worker"));
+    let worker = Worker::start("setpriv".into(), &args);
+    assert_eq!(worker.first_line, "ready");
+    let run = attach_from_own_mount_namespace(worker.pid, &AS_NOBODY);
+    assert_eq!((run.code, run.stdout.trim()), (0, "21"), "{run:?}");
+    assert!(worker.leftover_fifos().is_empty());
+    // Root without CAP_SYS_PTRACE (a debug container's default) is kept out by the
+    // kernel, and told what would let it in.
+    let no_ptrace = ["--bounding-set=-sys_ptrace", "--"];
+    let run = attach_from_own_mount_namespace(worker.pid, &no_ptrace);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("CAP_SYS_PTRACE") && run.stderr.contains("worker's uid"),
+        "{run:?}"
     );
 }
