@@ -25,6 +25,8 @@ use nix::sys::stat::{fchmod, fstat, fstatat, Mode, SFlag};
 use nix::unistd::{fchown, mkfifoat, unlinkat, Uid, UnlinkatFlags};
 
 use crate::error::ConnectError;
+use crate::options::ConnectOptions;
+use crate::target::Target;
 
 /// A FIFO we created; unlinked on drop unless it was handed on.
 pub(crate) struct CreatedPath {
@@ -99,6 +101,30 @@ pub(crate) fn claim_request(
         pid: paths.pid(),
         path: dir.shown(&public),
     })
+}
+
+/// Publishes the request FIFO in the target's shared `/tmp` or, if someone planted
+/// its name there, in the agent's private directory (saying so through `notice`).
+pub(crate) fn publish_request(
+    target: &Target,
+    options: &ConnectOptions,
+) -> Result<(Arc<Dir>, RequestFifo), ConnectError> {
+    let shared = Arc::new(target.shared_dir()?);
+    let planted = match claim_request(&shared, &target.paths, target.uid) {
+        Ok(request) => return Ok((shared, request)),
+        Err(planted @ ConnectError::Planted { .. }) => planted,
+        Err(other) => return Err(other),
+    };
+    let Some(private) = target.private_dir() else {
+        return Err(planted);
+    };
+    let private = Arc::new(private?);
+    (options.notice)(&format!(
+        "{planted}\nattach: using the agent's private directory {} instead",
+        private.path().display()
+    ));
+    let request = claim_request(&private, &target.paths, target.uid)?;
+    Ok((private, request))
 }
 
 /// Creates the reply FIFO for this session in `dir`, open for reading.

@@ -13,10 +13,12 @@
 mod claim;
 mod error;
 mod options;
+mod outcome;
 mod session;
 mod target;
 
 pub use error::ConnectError;
 pub use options::ConnectOptions;
-pub use session::{Outcome, Session};
+pub use outcome::Outcome;
+pub use session::Session;
 pub use target::Target;

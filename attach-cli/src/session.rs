@@ -8,10 +8,8 @@
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use attach_protocol::Dir;
 use attach_protocol::{
     decode_line, encode_line, write_all_by, ErrorKind, LineReader, Reply, Request, Token,
     WireError, MAX_REPLY_LINE, PROTOCOL_VERSION,
@@ -22,6 +20,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use crate::claim::{self, CreatedPath, RequestFifo};
 use crate::error::ConnectError;
 use crate::options::ConnectOptions;
+use crate::outcome::Outcome;
 use crate::target::Target;
 
 /// How long leaving waits for the agent's `bye`.
@@ -39,31 +38,6 @@ const LIVENESS_CHECK: Duration = Duration::from_millis(100);
 /// the agent thread is waiting for a CPU, which a longer spin would only keep from
 /// it; for the same reason there is no spin while connecting. The agent never spins.
 const SPIN: Duration = Duration::from_micros(50);
-
-/// The answer to one command.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
-    /// The command ran.
-    Value {
-        /// Its result (`null` for unit).
-        value: serde_json::Value,
-        /// What it printed, line by line.
-        output: Vec<String>,
-        /// How long it ran in the agent, in microseconds.
-        elapsed_us: u64,
-    },
-    /// The command failed; the session goes on.
-    Failed {
-        /// What kind of failure.
-        kind: ErrorKind,
-        /// What happened, for a person.
-        message: String,
-        /// Source line of a script error.
-        line: Option<usize>,
-        /// Source column of a script error.
-        column: Option<usize>,
-    },
-}
 
 /// An open session. Dropping it says `bye` (if not yet said), reads the agent's `bye`
 /// (waiting at most 1 s) and removes the FIFOs it made.
@@ -113,7 +87,7 @@ impl Session {
         let paths = target.paths;
         let token = Token::generate()
             .map_err(|err| ConnectError::io("cannot draw a random session token", err))?;
-        let (dir, request) = claim(&target, options)?;
+        let (dir, request) = claim::publish_request(&target, options)?;
         let (reply, reply_path) = claim::create_reply(&dir, &paths, &token, target.uid)?;
         let mut session = Session {
             target,
@@ -225,33 +199,9 @@ impl Session {
     }
 
     fn answer_to(&mut self, id: u64, deadline: Instant) -> Result<Outcome, ConnectError> {
-        match self.reply_to(id, deadline)? {
-            Reply::Value {
-                value,
-                output,
-                elapsed_us,
-                ..
-            } => Ok(Outcome::Value {
-                value,
-                output,
-                elapsed_us,
-            }),
-            Reply::Error {
-                kind,
-                message,
-                line,
-                column,
-                ..
-            } => Ok(Outcome::Failed {
-                kind,
-                message,
-                line,
-                column,
-            }),
-            other => Err(ConnectError::BadReply(format!(
-                "unexpected answer {other:?}"
-            ))),
-        }
+        let reply = self.reply_to(id, deadline)?;
+        Outcome::from_reply(reply)
+            .map_err(|other| ConnectError::BadReply(format!("unexpected answer {other:?}")))
     }
 
     /// The reply to request `id` (or an error about an unreadable request), skipping
@@ -412,30 +362,6 @@ impl Drop for Session {
             }
         }
     }
-}
-
-/// Publishes the request FIFO in the target's shared `/tmp` or, if someone planted
-/// its name there, in the agent's private directory (saying so through `notice`).
-fn claim(
-    target: &Target,
-    options: &ConnectOptions,
-) -> Result<(Arc<Dir>, RequestFifo), ConnectError> {
-    let shared = Arc::new(target.shared_dir()?);
-    let planted = match claim::claim_request(&shared, &target.paths, target.uid) {
-        Ok(request) => return Ok((shared, request)),
-        Err(planted @ ConnectError::Planted { .. }) => planted,
-        Err(other) => return Err(other),
-    };
-    let Some(private) = target.private_dir() else {
-        return Err(planted);
-    };
-    let private = Arc::new(private?);
-    (options.notice)(&format!(
-        "{planted}\nattach: using the agent's private directory {} instead",
-        private.path().display()
-    ));
-    let request = claim::claim_request(&private, &target.paths, target.uid)?;
-    Ok((private, request))
 }
 
 /// Polls `fd` without blocking until it is readable or `budget` has passed.
