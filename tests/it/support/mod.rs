@@ -53,6 +53,18 @@ pub fn attach_bin() -> PathBuf {
     workspace_bin("attach")
 }
 
+/// True if `frame` (one of `stacks()`'s frames) is in the function `path`, whatever
+/// generic arguments the symbol names (`serve::<F>` under v0 mangling, `serve` under
+/// the legacy one).
+pub fn frame_in(frame: &serde_json::Value, path: &str) -> bool {
+    frame["function"].as_str().is_some_and(|function| {
+        function == path
+            || function
+                .strip_prefix(path)
+                .is_some_and(|rest| rest.starts_with("::<"))
+    })
+}
+
 /// Waits up to `WAIT` for `child`; kills it and returns None on timeout.
 pub fn wait_child(child: &mut Child) -> Option<ExitStatus> {
     let deadline = Instant::now() + WAIT;
