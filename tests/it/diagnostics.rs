@@ -99,7 +99,12 @@ fn stacks_name_every_thread_and_its_code_with_nothing_installed_and_cause_no_ein
     assert_eq!(waiting, 2, "both request threads run server::work");
     let text = eval(worker.pid, "stacks()");
     assert!(
-        text.stdout.contains("thread ") && text.stdout.contains("http_worker::server::serve at "),
+        text.stdout.contains("thread ")
+            && text.stdout.lines().any(|line| {
+                line.contains("  http_worker::server::serve")
+                    && line.contains(" at ")
+                    && line.contains("server.rs:")
+            }),
         "{text:?}"
     );
 
