@@ -57,12 +57,26 @@ pub fn attach_bin() -> PathBuf {
 /// generic arguments the symbol names (`serve::<F>` under v0 mangling, `serve` under
 /// the legacy one).
 pub fn frame_in(frame: &serde_json::Value, path: &str) -> bool {
-    frame["function"].as_str().is_some_and(|function| {
-        function == path
-            || function
-                .strip_prefix(path)
-                .is_some_and(|rest| rest.starts_with("::<"))
-    })
+    let Some(rest) = frame["function"]
+        .as_str()
+        .and_then(|f| f.strip_prefix(path))
+    else {
+        return false;
+    };
+    let Some(generics) = rest.strip_prefix("::<") else {
+        return rest.is_empty();
+    };
+    // The generic arguments must close the name: `serve::<F>::{closure#0}` is not `serve`.
+    let mut depth = 1;
+    for (at, c) in generics.char_indices() {
+        match c {
+            '<' => depth += 1,
+            '>' if depth == 1 => return generics[at + 1..].is_empty(),
+            '>' => depth -= 1,
+            _ => {}
+        }
+    }
+    false
 }
 
 /// Waits up to `WAIT` for `child`; kills it and returns None on timeout.
