@@ -209,6 +209,24 @@ pub(crate) fn copy(bytes: usize) -> Result<(), Exceeded> {
     .unwrap_or(Ok(()))
 }
 
+/// Bytes the command may still materialise before a memory budget runs out (all of
+/// memory outside a command): what a conversion of host data checks before it starts.
+pub(crate) fn room() -> usize {
+    with_active(|active| {
+        if active.tripped.is_some() {
+            return 0;
+        }
+        let plan = active.plan;
+        let used = active.charged.saturating_add(active.retained);
+        let command = (plan.max_command)
+            .saturating_sub(active.held.saturating_sub(plan.kept).saturating_add(used));
+        let session =
+            (plan.max_session).saturating_sub(active.held.max(plan.kept).saturating_add(used));
+        command.min(session)
+    })
+    .unwrap_or(usize::MAX)
+}
+
 /// Counts `bytes` from inside a long loop that stops through `within`: once over
 /// budget, the next check fails, so the result of this call is not needed here.
 pub(crate) fn charge_lazily(bytes: usize) {
@@ -255,12 +273,12 @@ impl Active {
 
     fn judge(&mut self, clock: bool) -> Option<Exceeded> {
         let plan = self.plan;
-        let extra = self.charged + self.retained;
-        if self.held.saturating_sub(plan.kept) + extra > plan.max_command {
+        let extra = self.charged.saturating_add(self.retained);
+        if self.held.saturating_sub(plan.kept).saturating_add(extra) > plan.max_command {
             Some(Exceeded::Command {
                 limit: plan.max_command,
             })
-        } else if self.held.max(plan.kept) + extra > plan.max_session {
+        } else if self.held.max(plan.kept).saturating_add(extra) > plan.max_session {
             Some(Exceeded::Session {
                 limit: plan.max_session,
             })

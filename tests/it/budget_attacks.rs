@@ -245,3 +245,33 @@ fn completing_or_listing_huge_variables_stays_within_the_session_budget() {
         "huge variables completed and listed",
     );
 }
+
+#[test]
+fn reading_a_huge_element_of_a_registered_collection_stays_within_the_command_budget() {
+    // Records with a 30 MiB field: one `records.r0.body` once grew the worker by
+    // 87 MiB and a walk of the values by 175 MiB before any size limit looked.
+    let (worker, _) = warm_worker_with(&["--command-timeout-ms", "30000", "--record-kib", "30000"]);
+    for code in [
+        "records.r0.body.len()",
+        r#"[records["r0"], records["r1"], records["r2"]].len()"#,
+        "let a = []; for r in records.values() { a.push(r) } a.len()",
+        "records.values().map(|r| r.body).len()",
+        "records",
+    ] {
+        let before = rss(&worker);
+        reset_peak(&worker);
+        let mut client = RawClient::connect(worker.pid);
+        let message = limit_message(ask(&mut client, 1, code));
+        assert!(
+            message.contains("Limits::max_command_bytes"),
+            "{code}: {message}"
+        );
+        check_peak(&worker, before, COMMAND_BYTES + SLACK, code);
+        end_and_check_given_back(&worker, client, before, code);
+    }
+    let mut client = RawClient::connect(worker.pid);
+    match ask(&mut client, 1, "records.r1.name") {
+        Reply::Value { value, .. } => assert_eq!(value, "record 1"),
+        other => panic!("a small field of a huge record: {other:?}"),
+    }
+}

@@ -170,6 +170,10 @@ pub(crate) fn read_failure(
     name: &str,
     err: ValueError,
 ) -> Box<EvalAltResult> {
+    // A conversion too big for the budget: the command ends with a `limit` error.
+    if let Err(exceeded) = budget::charge(0) {
+        return exceeded.into();
+    }
     match err {
         ValueError::Busy => {
             state.failure.set(Some(ErrorKind::Busy));
