@@ -74,10 +74,26 @@ pub(crate) struct Plan {
 /// Which budget ran out. Its message names the limit to raise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Exceeded {
-    Time { timeout: Duration },
-    Command { limit: usize },
-    Session { limit: usize },
-    Resident { limit: usize },
+    Time {
+        timeout: Duration,
+    },
+    Command {
+        limit: usize,
+    },
+    Session {
+        limit: usize,
+    },
+    Resident {
+        limit: usize,
+    },
+    /// `this` of `bytes` read whole: copied where no callback can count it.
+    ThisCopy {
+        bytes: usize,
+    },
+    /// A function pointer carrying `bytes` of curried values, copied at every call.
+    CurriedCopy {
+        bytes: usize,
+    },
 }
 
 impl fmt::Display for Exceeded {
@@ -102,6 +118,16 @@ impl fmt::Display for Exceeded {
                 f,
                 "stopped: the worker's resident memory grew past the command's memory budget (Limits::max_command_bytes = {}) while it ran (the host's own allocations count here too); build less or raise the limit",
                 Bytes(*limit)
+            ),
+            Exceeded::ThisCopy { bytes } => write!(
+                f,
+                "stopped: a function here reads `this` whole, which would copy its receiver ({}) where the memory budget cannot count it; pass the value as an argument (`f(v)`) or read its parts (`this.x`)",
+                Bytes(*bytes)
+            ),
+            Exceeded::CurriedCopy { bytes } => write!(
+                f,
+                "stopped: this function pointer carries {} of curried values, copied again at every call where the memory budget cannot count them; pass them as arguments instead",
+                Bytes(*bytes)
             ),
         }
     }
@@ -225,6 +251,16 @@ pub(crate) fn room() -> usize {
         command.min(session)
     })
     .unwrap_or(usize::MAX)
+}
+
+/// Refuses a copy the budget cannot count (see `Exceeded::ThisCopy`); it stays refused
+/// until the command ends.
+pub(crate) fn refuse(exceeded: Exceeded) -> Result<(), Exceeded> {
+    with_active(|active| {
+        active.tripped.get_or_insert(exceeded);
+        active.verdict(false)
+    })
+    .unwrap_or(Ok(()))
 }
 
 /// Counts `bytes` from inside a long loop that stops through `within`: once over

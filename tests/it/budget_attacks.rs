@@ -275,3 +275,60 @@ fn reading_a_huge_element_of_a_registered_collection_stays_within_the_command_bu
         other => panic!("a small field of a huge record: {other:?}"),
     }
 }
+
+/// About 40 MiB held in a variable of the command.
+const HOLD_40_MIB: &str =
+    r#"let k = "k"; k.pad(1000000, "x"); let v = #{}; for i in 0..40 { v[k + i] = i }; k = (); 0"#;
+
+#[test]
+fn copies_the_budget_cannot_count_are_refused() {
+    // Each copied a 40 MiB variable kept by the session where no callback runs: twice
+    // through `this` (+76 MiB in one command), at every call of a pointer it was
+    // curried into (+76 MiB, 154 MiB over the session), twice more through a `const`
+    // that functions read as `global::C` (+152 MiB).
+    let (worker, _) = warm_worker_with(&["--command-timeout-ms", "30000"]);
+    for (code, refusal) in [
+        ("fn f() { [this, this].len() } v.f()", "reads `this` whole"),
+        (
+            r#"fn f() { let a = []; for i in 0..3 { a.push(this) } a.len() } v.call(Fn("f"))"#,
+            "reads `this` whole",
+        ),
+        (
+            r#"fn f(c, x) { 1 } let p = Fn("f").curry(v); [1, 2, 3].map(p).len()"#,
+            "curried values",
+        ),
+        (
+            r#"fn f(c) { c.len() } let p = Fn("f").curry(v); p.call() + call(p)"#,
+            "curried values",
+        ),
+        (
+            "const C = v; fn g() { [global::C, global::C].len() } g()",
+            "use `let C`",
+        ),
+    ] {
+        let mut client = RawClient::connect(worker.pid);
+        assert!(matches!(
+            ask(&mut client, 1, HOLD_40_MIB),
+            Reply::Value { .. }
+        ));
+        let held = rss(&worker);
+        reset_peak(&worker);
+        match ask(&mut client, 2, code) {
+            Reply::Error { message, .. } => assert!(message.contains(refusal), "{code}: {message}"),
+            other => panic!("{code}: {other:?}"),
+        }
+        check_peak(&worker, held, COMMAND_BYTES + SLACK, code);
+        drop(client);
+    }
+    // What is not copied still works: `this` read by reference, a small curried value,
+    // a literal `const`.
+    let mut client = RawClient::connect(worker.pid);
+    let fine = format!(
+        r#"{HOLD_40_MIB}; fn n() {{ this.len() }} fn add(a, b) {{ a + b }} const ONE = 1;
+        [v.n(), Fn("add").curry(ONE).call(2)]"#
+    );
+    match ask(&mut client, 1, &fine) {
+        Reply::Value { value, .. } => assert_eq!(value, serde_json::json!([40, 3])),
+        other => panic!("{other:?}"),
+    }
+}

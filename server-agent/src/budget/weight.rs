@@ -35,6 +35,9 @@ pub(crate) struct Weight {
     pub(crate) copied: usize,
     /// Bytes a copy of its largest element (or entry's value) allocates.
     pub(crate) largest_part: usize,
+    /// Bytes of values curried into a function pointer in it (the largest): a call
+    /// copies them again.
+    pub(crate) curried: usize,
 }
 
 impl Weight {
@@ -42,7 +45,7 @@ impl Weight {
         Weight {
             held: BOXED,
             copied: BOXED,
-            largest_part: 0,
+            ..Weight::default()
         }
     }
 
@@ -51,13 +54,14 @@ impl Weight {
         let mut weight = Weight {
             held: own,
             copied: own,
-            largest_part: 0,
+            ..Weight::default()
         };
         for (extra, part) in parts {
             let inner = measure(part);
             weight.held += extra + inner.held;
             weight.copied += extra + inner.copied;
             weight.largest_part = weight.largest_part.max(inner.copied);
+            weight.curried = weight.curried.max(inner.curried);
         }
         weight
     }
@@ -116,7 +120,7 @@ pub(crate) fn measure(value: &Dynamic) -> Weight {
             Weight {
                 held: bytes,
                 copied: bytes,
-                largest_part: 0,
+                ..Weight::default()
             }
         });
     }
@@ -124,7 +128,11 @@ pub(crate) fn measure(value: &Dynamic) -> Weight {
         .read_lock::<FnPtr>()
         .map_or(Weight::boxed(), |pointer| {
             let own = BOXED + text_bytes(pointer.fn_name().len());
-            Weight::collection(own, pointer.iter_curry().map(|arg| (SLOT, arg)))
+            let weight = Weight::collection(own, pointer.iter_curry().map(|arg| (SLOT, arg)));
+            Weight {
+                curried: weight.curried.max(weight.copied - own),
+                ..weight
+            }
         })
 }
 

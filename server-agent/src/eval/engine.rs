@@ -76,7 +76,7 @@ impl Evaluator {
         route_output(&mut engine, &state);
         stop_at_deadline(&mut engine);
         let meter = Rc::new(Meter::default());
-        weigh_definitions(&mut engine, &meter);
+        weigh_definitions(&mut engine, &meter, &state);
         let values = Rc::new(Values::from_registry(registry));
         expose_values(&mut engine, &values, &state, &meter);
         views::register(&mut engine);

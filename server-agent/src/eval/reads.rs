@@ -22,7 +22,7 @@
 use std::collections::{HashMap, HashSet};
 use std::ptr;
 
-use rhai::{ASTNode, Expr, ImmutableString, Position, Stmt, AST};
+use rhai::{ASTFlags, ASTNode, Expr, ImmutableString, Position, Stmt, AST};
 
 /// How much of a variable a read by value copies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -31,10 +31,14 @@ pub(crate) enum Copied {
     Part,
     /// All of it.
     Whole,
+    /// All of it, as `this` of a function that reads `this` whole: a copy made where
+    /// no callback runs, as often as the function reads it, so it cannot be charged.
+    Bound,
 }
 
-/// Methods that copy their receiver's elements into what they return.
-const COPYING_METHODS: [(&str, Copied); 7] = [
+/// Methods that copy their receiver's elements into what they return. `call` copies
+/// the values curried into its function pointer.
+const COPYING_METHODS: [(&str, Copied); 8] = [
     ("get", Copied::Part),
     ("find", Copied::Part),
     ("extract", Copied::Whole),
@@ -42,6 +46,7 @@ const COPYING_METHODS: [(&str, Copied); 7] = [
     ("map", Copied::Whole),
     ("zip", Copied::Whole),
     ("reduce", Copied::Whole),
+    ("call", Copied::Whole),
 ];
 
 /// What one compiled command reads, by name and by position.
@@ -49,20 +54,45 @@ const COPYING_METHODS: [(&str, Copied); 7] = [
 pub(crate) struct Reads {
     copied: HashMap<String, Copied>,
     fields: HashMap<Position, Option<ImmutableString>>,
+    /// Constants computed at run time (`const c = v`), when the command has functions
+    /// (`fn`, its own or the session's): Rhai copies them for the functions.
+    copied_constants: HashSet<String>,
+}
+
+/// The functions a script defines, and whether any code reads `this` whole.
+struct Callees {
+    scripted: HashSet<String>,
+    this_copied: bool,
 }
 
 impl Reads {
     /// Walks `ast` (statements and function bodies).
     pub(crate) fn of(ast: &AST) -> Reads {
-        let scripted: HashSet<String> = ast
-            .iter_functions()
-            .map(|function| function.name.to_owned())
-            .collect();
+        let mut callees = Callees {
+            scripted: ast
+                .iter_functions()
+                .map(|function| function.name.to_owned())
+                .collect(),
+            this_copied: false,
+        };
+        ast.walk(&mut |path: &[ASTNode]| {
+            if let Some(ASTNode::Expr(Expr::ThisPtr(..))) = path.last() {
+                callees.this_copied |= copied_by(path, &callees).is_some();
+            }
+            true
+        });
         let mut reads = Reads::default();
         ast.walk(&mut |path: &[ASTNode]| {
             match path.last() {
+                Some(ASTNode::Stmt(Stmt::Var(definition, flags, ..)))
+                    if flags.contains(ASTFlags::CONSTANT)
+                        && !definition.1.is_constant()
+                        && !callees.scripted.is_empty() =>
+                {
+                    reads.copied_constants.insert(definition.0.name.to_string());
+                }
                 Some(ASTNode::Expr(Expr::Variable(variable, ..))) => {
-                    if let Some(copied) = copied_by(path, &scripted) {
+                    if let Some(copied) = copied_by(path, &callees) {
                         let name = variable.1.to_string();
                         let known = reads.copied.entry(name).or_insert(copied);
                         *known = (*known).max(copied);
@@ -87,6 +117,12 @@ impl Reads {
         reads
     }
 
+    /// Whether a top-level `const name` would be copied for the command's functions
+    /// (its value is computed, and there are functions).
+    pub(crate) fn constant_copied(&self, name: &str) -> bool {
+        self.copied_constants.contains(name)
+    }
+
     /// How much of `name` some read copies, if any read of it copies.
     pub(crate) fn copied(&self, name: &str) -> Option<Copied> {
         self.copied.get(name).copied()
@@ -99,7 +135,7 @@ impl Reads {
 }
 
 /// How much the variable at the end of `path` is copied where it is read.
-fn copied_by(path: &[ASTNode], scripted: &HashSet<String>) -> Option<Copied> {
+fn copied_by(path: &[ASTNode], callees: &Callees) -> Option<Copied> {
     let [above @ .., parent, ASTNode::Expr(variable)] = path else {
         return Some(Copied::Whole);
     };
@@ -113,7 +149,7 @@ fn copied_by(path: &[ASTNode], scripted: &HashSet<String>) -> Option<Copied> {
             if assigned {
                 None
             } else {
-                chain_copies(&steps.rhs)
+                chain_copies(&steps.rhs, callees)
             }
         }
         ASTNode::Stmt(Stmt::Assignment(assignment)) if ptr::eq(&assignment.1.lhs, variable) => None,
@@ -125,7 +161,7 @@ fn copied_by(path: &[ASTNode], scripted: &HashSet<String>) -> Option<Copied> {
                     .first()
                     .is_some_and(|first| ptr::eq(first, variable)) =>
         {
-            if scripted.contains(call.name.as_str()) {
+            if callees.scripted.contains(call.name.as_str()) {
                 Some(Copied::Whole)
             } else {
                 method_copies(&call.name)
@@ -136,10 +172,17 @@ fn copied_by(path: &[ASTNode], scripted: &HashSet<String>) -> Option<Copied> {
 }
 
 /// What the rest of a chain copies of its root: the part it ends on, unless it ends
-/// on a method call (which gets the part by reference).
-fn chain_copies(rest: &Expr) -> Option<Copied> {
+/// on a method call (which gets the part by reference, as `this` if it is a function
+/// of the script or `call`).
+fn chain_copies(rest: &Expr, callees: &Callees) -> Option<Copied> {
     match rest {
-        Expr::Dot(steps, ..) | Expr::Index(steps, ..) => chain_copies(&steps.rhs),
+        Expr::Dot(steps, ..) | Expr::Index(steps, ..) => chain_copies(&steps.rhs, callees),
+        Expr::MethodCall(call, ..)
+            if callees.this_copied
+                && (call.name == "call" || callees.scripted.contains(call.name.as_str())) =>
+        {
+            Some(Copied::Bound)
+        }
         Expr::MethodCall(call, ..) => method_copies(&call.name),
         _ => Some(Copied::Part),
     }
@@ -213,6 +256,21 @@ mod tests {
             assert_eq!(reads(code).copied("m"), Some(Copied::Part), "{code}");
         }
         assert_eq!(reads("m.len(); [m]").copied("m"), Some(Copied::Whole));
+        assert_eq!(reads("m.call(1)").copied("m"), Some(Copied::Whole));
+    }
+
+    #[test]
+    fn a_receiver_is_bound_when_some_function_reads_this_whole() {
+        let copies = "fn f() { [this] } fn g() { this.len() }";
+        for code in ["m.f()", "m.g()", "m.call(Fn(\"g\"))", "m.x.g()"] {
+            let code = format!("{copies} {code}");
+            assert_eq!(reads(&code).copied("m"), Some(Copied::Bound), "{code}");
+        }
+        let by_reference = "fn g() { this.len() + this.x.len() } m.g()";
+        assert_eq!(reads(by_reference).copied("m"), None);
+        let constants = reads("const c = m; const d = 1; fn f() { global::c }");
+        assert!(constants.constant_copied("c") && !constants.constant_copied("d"));
+        assert!(!reads("const c = m;").constant_copied("c"));
     }
 
     #[test]
