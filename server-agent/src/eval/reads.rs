@@ -57,7 +57,15 @@ pub(crate) struct Reads {
     /// Constants computed at run time (`const c = v`), when the command has functions
     /// (`fn`, its own or the session's): Rhai copies them for the functions.
     copied_constants: HashSet<String>,
+    /// Where a method that reads `this` whole is called on a computed value, whose
+    /// size is not known before it is copied.
+    unsized_receiver: Option<Position>,
 }
+
+/// Why a command with an `unsized_receiver` is refused.
+pub(crate) const UNSIZED_RECEIVER: &str = "a function here reads `this` whole, and is called \
+     on a computed value whose copies the memory budget cannot count; store the value in a \
+     variable first (`let x = ...; x.f()`) or pass it as an argument (`f(x)`)";
 
 /// The functions a script defines, and whether any code reads `this` whole.
 struct Callees {
@@ -99,6 +107,13 @@ impl Reads {
                     }
                 }
                 Some(ASTNode::Expr(chain @ (Expr::Dot(steps, ..) | Expr::Index(steps, ..)))) => {
+                    if is_root(path)
+                        && !matches!(steps.lhs, Expr::Variable(..) | Expr::ThisPtr(..))
+                        && !steps.lhs.is_constant()
+                        && chain_copies(&steps.rhs, &callees) == Some(Copied::Bound)
+                    {
+                        reads.unsized_receiver.get_or_insert(chain.position());
+                    }
                     let field = next_field(&steps.rhs);
                     reads
                         .fields
@@ -115,6 +130,11 @@ impl Reads {
             true
         });
         reads
+    }
+
+    /// Where the script calls a method that reads `this` whole on a computed value.
+    pub(crate) fn unsized_receiver(&self) -> Option<Position> {
+        self.unsized_receiver
     }
 
     /// Whether a top-level `const name` would be copied for the command's functions
@@ -169,6 +189,16 @@ fn copied_by(path: &[ASTNode], callees: &Callees) -> Option<Copied> {
         }
         _ => Some(Copied::Whole),
     }
+}
+
+/// Whether the chain at the end of `path` is the whole chain, not the rest of one.
+fn is_root(path: &[ASTNode]) -> bool {
+    let [.., parent, ASTNode::Expr(chain)] = path else {
+        return true;
+    };
+    let chain: &Expr = chain;
+    !matches!(parent, ASTNode::Expr(Expr::Dot(steps, ..) | Expr::Index(steps, ..))
+        if ptr::eq(&steps.rhs, chain))
 }
 
 /// What the rest of a chain copies of its root: the part it ends on, unless it ends
@@ -268,6 +298,9 @@ mod tests {
         }
         let by_reference = "fn g() { this.len() + this.x.len() } m.g()";
         assert_eq!(reads(by_reference).copied("m"), None);
+        let computed = |code: &str| reads(&format!("{copies} {code}")).unsized_receiver();
+        assert!(computed("[m][0].f()").is_some() && computed("(m + 1).g()").is_some());
+        assert!(computed("m.x.f()").is_none() && computed("5.f()").is_none());
         let constants = reads("const c = m; const d = 1; fn f() { global::c }");
         assert!(constants.constant_copied("c") && !constants.constant_copied("d"));
         assert!(!reads("const c = m;").constant_copied("c"));
