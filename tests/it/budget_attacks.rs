@@ -335,12 +335,22 @@ fn copies_the_budget_cannot_count_are_refused() {
     // What is not copied still works: `this` read by reference, a small curried value,
     // a literal `const`.
     let mut client = RawClient::connect(worker.pid);
-    let fine = format!(
-        r#"{HOLD_40_MIB}; fn n() {{ this.len() }} fn add(a, b) {{ a + b }} const ONE = 1;
-        [v.n(), Fn("add").curry(ONE).call(2)]"#
-    );
-    match ask(&mut client, 1, &fine) {
-        Reply::Value { value, .. } => assert_eq!(value, serde_json::json!([40, 3])),
-        other => panic!("{other:?}"),
+    assert!(matches!(
+        ask(&mut client, 1, HOLD_40_MIB),
+        Reply::Value { .. }
+    ));
+    for (id, fine, answer) in [
+        (2, "fn n() { this.len() } v.n()", serde_json::json!(40)),
+        (
+            3,
+            r#"fn add(a, b) { a + b } const ONE = 1; let p = Fn("add").curry(ONE);
+            [p.call(2), [1].map(p)]"#,
+            serde_json::json!([3, [2]]),
+        ),
+    ] {
+        match ask(&mut client, id, fine) {
+            Reply::Value { value, .. } => assert_eq!(value, answer, "{fine}"),
+            other => panic!("{fine}: {other:?}"),
+        }
     }
 }
