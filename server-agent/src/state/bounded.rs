@@ -5,7 +5,8 @@
 //! a walk of such records by 175 MiB, all before any size limit looked. So the size of
 //! a conversion is learnt before it is made: serializing to a counting sink allocates
 //! nothing, stops as soon as the count passes what the command has left, and what the
-//! conversion will hold is charged first.
+//! conversion will hold is charged first. The same count, in bytes, measures a reply or
+//! a value's text against a cap (`json_size_within`).
 //!
 //! Never from here: an allocation sized by the host's data before its cost is charged.
 
@@ -25,13 +26,19 @@ const PER_TOKEN: usize = 64;
 
 /// `value` as data, once its conversion's cost is charged to the command.
 pub(crate) fn to_json<T: Serialize + ?Sized>(value: &T) -> Result<Value, ReadError> {
-    let mut cost = Cost::within(budget::room());
-    match serde_json::to_writer(&mut cost, value) {
-        Ok(()) => charge(cost.spent)?,
-        Err(err) if err.is_io() => charge(cost.spent)?,
-        Err(err) => return Err(ReadError::Failed(err.to_string())),
+    let cost = Cost::of(value, (PER_BYTE, PER_TOKEN), budget::room());
+    if let Some(why) = cost.failed {
+        return Err(ReadError::Failed(why));
     }
+    charge(cost.spent)?;
     serde_json::to_value(value).map_err(|err| ReadError::Failed(err.to_string()))
+}
+
+/// The size of `value` as JSON text, or None once it is past `cap` (measured into
+/// nothing, and no further than `cap`).
+pub(crate) fn json_size_within<T: Serialize + ?Sized>(value: &T, cap: usize) -> Option<usize> {
+    let cost = Cost::of(value, (1, 0), cap);
+    (!cost.over).then_some(cost.spent)
 }
 
 /// Most bytes of JSON text a chunk may hold: decoded, it is held twice more.
@@ -53,24 +60,45 @@ fn charge(bytes: usize) -> Result<(), ReadError> {
     budget::charge(bytes).map_err(|exceeded| ReadError::Failed(exceeded.to_string()))
 }
 
-/// A sink that counts what writing JSON text into it would cost, and fails once that
-/// passes `room`.
-pub(crate) struct Cost {
+/// What writing a value as JSON text costs, counted into nothing (a sink that stops
+/// the writing once the count passes `room`).
+struct Cost {
     spent: usize,
     room: usize,
+    /// What one byte of text and one write cost.
+    rate: (usize, usize),
+    over: bool,
+    /// Why the value could not be written, if not for the room.
+    failed: Option<String>,
 }
 
 impl Cost {
-    pub(crate) fn within(room: usize) -> Cost {
-        Cost { spent: 0, room }
+    fn of<T: Serialize + ?Sized>(value: &T, rate: (usize, usize), room: usize) -> Cost {
+        let mut cost = Cost {
+            spent: 0,
+            room,
+            rate,
+            over: false,
+            failed: None,
+        };
+        if let Err(err) = serde_json::to_writer(&mut cost, value) {
+            if !cost.over {
+                cost.failed = Some(err.to_string());
+            }
+        }
+        cost
     }
 }
 
 impl io::Write for Cost {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.spent = self.spent.saturating_add(buf.len() * PER_BYTE + PER_TOKEN);
+        let (per_byte, per_write) = self.rate;
+        self.spent = (self.spent)
+            .saturating_add(buf.len().saturating_mul(per_byte))
+            .saturating_add(per_write);
         if self.spent > self.room {
-            return Err(io::Error::other("past the command's memory budget"));
+            self.over = true;
+            return Err(io::ErrorKind::OutOfMemory.into());
         }
         Ok(buf.len())
     }
