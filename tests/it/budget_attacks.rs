@@ -294,7 +294,7 @@ const HOLD_40_MIB: &str =
 #[test]
 fn copies_the_budget_cannot_count_are_refused() {
     // Each copied a 40 MiB variable kept by the session where no callback runs: twice
-    // through `this` (+76 MiB in one command), at every call of a pointer it was
+    // through `this` (+76 MiB in one command, also as an element `map` binds), at every call of a pointer it was
     // curried into (+76 MiB, 154 MiB over the session), twice more through a `const`
     // that functions read as `global::C` (+152 MiB).
     let (worker, _) = warm_worker_with(&["--command-timeout-ms", "30000"]);
@@ -305,6 +305,11 @@ fn copies_the_budget_cannot_count_are_refused() {
             "reads `this` whole",
         ),
         ("fn f() { [this, this].len() } [v][0].f()", "computed value"),
+        // `map` binds each element as `this` of the closure.
+        (
+            "let a = [v]; a.map(|| [this, this].len())",
+            "reads `this` whole",
+        ),
         (
             r#"fn f(c, x) { 1 } let p = Fn("f").curry(v); [1, 2, 3].map(p).len()"#,
             "curried values",

@@ -22,7 +22,7 @@
 use std::collections::{HashMap, HashSet};
 use std::ptr;
 
-use rhai::{ASTFlags, ASTNode, Expr, ImmutableString, Position, Stmt, AST};
+use rhai::{ASTFlags, ASTNode, Expr, FnPtr, ImmutableString, Position, Stmt, AST};
 
 /// How much of a variable a read by value copies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -71,6 +71,23 @@ pub(crate) const UNSIZED_RECEIVER: &str = "a function here reads `this` whole, a
 struct Callees {
     scripted: HashSet<String>,
     this_copied: bool,
+}
+
+impl Callees {
+    /// Whether calling `name` with `args` on a receiver may bind it (or its elements,
+    /// for `map`, `filter`, `for_each`...) as `this` of code that reads `this` whole.
+    fn binds_this(&self, name: &str, args: &[Expr]) -> bool {
+        self.this_copied
+            && (name == "call" || self.scripted.contains(name) || args.iter().any(may_be_function))
+    }
+}
+
+/// Whether an argument may be a function pointer or a closure.
+fn may_be_function(arg: &Expr) -> bool {
+    match arg {
+        Expr::DynamicConstant(value, ..) => value.is::<FnPtr>(),
+        other => !other.is_constant(),
+    }
 }
 
 impl Reads {
@@ -183,6 +200,8 @@ fn copied_by(path: &[ASTNode], callees: &Callees) -> Option<Copied> {
         {
             if callees.scripted.contains(call.name.as_str()) {
                 Some(Copied::Whole)
+            } else if callees.binds_this(&call.name, &call.args[1..]) {
+                Some(Copied::Bound)
             } else {
                 method_copies(&call.name)
             }
@@ -207,10 +226,7 @@ fn is_root(path: &[ASTNode]) -> bool {
 fn chain_copies(rest: &Expr, callees: &Callees) -> Option<Copied> {
     match rest {
         Expr::Dot(steps, ..) | Expr::Index(steps, ..) => chain_copies(&steps.rhs, callees),
-        Expr::MethodCall(call, ..)
-            if callees.this_copied
-                && (call.name == "call" || callees.scripted.contains(call.name.as_str())) =>
-        {
+        Expr::MethodCall(call, ..) if callees.binds_this(&call.name, &call.args) => {
             Some(Copied::Bound)
         }
         Expr::MethodCall(call, ..) => method_copies(&call.name),
@@ -292,10 +308,20 @@ mod tests {
     #[test]
     fn a_receiver_is_bound_when_some_function_reads_this_whole() {
         let copies = "fn f() { [this] } fn g() { this.len() }";
-        for code in ["m.f()", "m.g()", "m.call(Fn(\"g\"))", "m.x.g()"] {
+        for code in [
+            "m.f()",
+            "m.g()",
+            "m.call(Fn(\"g\"))",
+            "m.x.g()",
+            "m.map(|| this)",
+            "map(m, |x| x)",
+            "m.filter(a)",
+        ] {
             let code = format!("{copies} {code}");
             assert_eq!(reads(&code).copied("m"), Some(Copied::Bound), "{code}");
         }
+        let plain = reads(&format!("{copies} m.len() + m.get(1) + m.index_of(2)"));
+        assert_eq!(plain.copied("m"), Some(Copied::Part));
         let by_reference = "fn g() { this.len() + this.x.len() } m.g()";
         assert_eq!(reads(by_reference).copied("m"), None);
         let computed = |code: &str| reads(&format!("{copies} {code}")).unsized_receiver();
