@@ -9,6 +9,10 @@
 //!   charged before it happens (`hooks`). A name read both ways is charged every time:
 //!   counting a copy that is not made can only stop a command early, never let one
 //!   through.
+//! * Some copies no callback sees at all, as often as the script likes, so they are
+//!   found here to be refused: `this` read whole (its receiver is marked `Bound`, or
+//!   the command refused if the receiver is computed), and a computed top-level
+//!   `const` in a command with functions (Rhai copies it for `global::`).
 //! * `items["k"].name` asks a view for one element and then reads one field of it.
 //!   The view is asked at the position of the `[` (or `.`): the field that follows is
 //!   recorded by position, so the view converts that field alone (`views`). A position
