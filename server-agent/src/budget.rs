@@ -35,20 +35,18 @@
 //!
 //! Never from here: allocation on the check path, or anything that blocks.
 
+mod exceeded;
 mod give_back;
 mod resident;
 mod units;
 mod weight;
 
 use std::cell::Cell;
-use std::fmt;
 use std::time::{Duration, Instant};
 
-use rhai::{Dynamic, EvalAltResult, Position};
-
+pub(crate) use exceeded::Exceeded;
 pub(crate) use give_back::{give_back_memory, Baseline};
 pub(crate) use units::Bytes;
-use units::Span;
 pub(crate) use weight::{measure, variable_overhead, weigh, weigh_string, Weight};
 
 /// How far `deadline()` lies when no command is running.
@@ -69,59 +67,6 @@ pub(crate) struct Plan {
     pub(crate) max_session: usize,
     /// Bytes the session held when the command started.
     pub(crate) kept: usize,
-}
-
-/// Which budget ran out. Its message names the limit to raise.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Exceeded {
-    Time { timeout: Duration },
-    Command { limit: usize },
-    Session { limit: usize },
-    Resident { limit: usize },
-}
-
-impl fmt::Display for Exceeded {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Exceeded::Time { timeout } => write!(
-                f,
-                "stopped: the command's time limit (Limits::command_timeout = {}) ran out; ask for less (take(n), a slice, a key) or raise the limit",
-                Span(*timeout)
-            ),
-            Exceeded::Command { limit } => write!(
-                f,
-                "stopped: the command's memory budget (Limits::max_command_bytes = {}) ran out; build less (take(n), a slice, a key) or raise the limit",
-                Bytes(*limit)
-            ),
-            Exceeded::Session { limit } => write!(
-                f,
-                "stopped: the session's memory budget (Limits::max_session_bytes = {}) ran out; drop variables you no longer need (`x = ()`) or attach again",
-                Bytes(*limit)
-            ),
-            Exceeded::Resident { limit } => write!(
-                f,
-                "stopped: the worker's resident memory grew past the command's memory budget (Limits::max_command_bytes = {}) while it ran (the host's own allocations count here too); build less or raise the limit",
-                Bytes(*limit)
-            ),
-        }
-    }
-}
-
-impl Exceeded {
-    /// The `Exceeded` a Rhai error carries, if it is one of ours.
-    pub(crate) fn from_token(token: &Dynamic) -> Option<Exceeded> {
-        token.clone().try_cast::<Exceeded>()
-    }
-}
-
-/// An uncatchable Rhai error (`try`/`catch` cannot hide it) carrying the `Exceeded`.
-impl From<Exceeded> for Box<EvalAltResult> {
-    fn from(exceeded: Exceeded) -> Box<EvalAltResult> {
-        Box::new(EvalAltResult::ErrorTerminated(
-            Dynamic::from(exceeded),
-            Position::NONE,
-        ))
-    }
 }
 
 struct Active {
@@ -209,6 +154,34 @@ pub(crate) fn copy(bytes: usize) -> Result<(), Exceeded> {
     .unwrap_or(Ok(()))
 }
 
+/// Bytes the command may still materialise before a memory budget runs out (all of
+/// memory outside a command): what a conversion of host data checks before it starts.
+pub(crate) fn room() -> usize {
+    with_active(|active| {
+        if active.tripped.is_some() {
+            return 0;
+        }
+        let plan = active.plan;
+        let used = active.charged.saturating_add(active.retained);
+        let command = (plan.max_command)
+            .saturating_sub(active.held.saturating_sub(plan.kept).saturating_add(used));
+        let session =
+            (plan.max_session).saturating_sub(active.held.max(plan.kept).saturating_add(used));
+        command.min(session)
+    })
+    .unwrap_or(usize::MAX)
+}
+
+/// Refuses a copy the budget cannot count (see `Exceeded::ThisCopy`); it stays refused
+/// until the command ends.
+pub(crate) fn refuse(exceeded: Exceeded) -> Result<(), Exceeded> {
+    with_active(|active| {
+        active.tripped.get_or_insert(exceeded);
+        active.verdict(false)
+    })
+    .unwrap_or(Ok(()))
+}
+
 /// Counts `bytes` from inside a long loop that stops through `within`: once over
 /// budget, the next check fails, so the result of this call is not needed here.
 pub(crate) fn charge_lazily(bytes: usize) {
@@ -255,12 +228,12 @@ impl Active {
 
     fn judge(&mut self, clock: bool) -> Option<Exceeded> {
         let plan = self.plan;
-        let extra = self.charged + self.retained;
-        if self.held.saturating_sub(plan.kept) + extra > plan.max_command {
+        let extra = self.charged.saturating_add(self.retained);
+        if self.held.saturating_sub(plan.kept).saturating_add(extra) > plan.max_command {
             Some(Exceeded::Command {
                 limit: plan.max_command,
             })
-        } else if self.held.max(plan.kept) + extra > plan.max_session {
+        } else if self.held.max(plan.kept).saturating_add(extra) > plan.max_session {
             Some(Exceeded::Session {
                 limit: plan.max_session,
             })
@@ -300,6 +273,9 @@ fn with_active<T>(f: impl FnOnce(&mut Active) -> T) -> Option<T> {
 
 #[cfg(test)]
 mod tests {
+    use rhai::EvalAltResult;
+
+    use super::units::Span;
     use super::*;
 
     fn plan(timeout_ms: u64) -> Plan {

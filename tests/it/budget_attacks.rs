@@ -158,6 +158,17 @@ fn copies_of_a_variable_kept_from_an_earlier_command_stay_within_the_command_bud
     assert!(message.contains("Limits::max_command_bytes"), "{message}");
     let what = "two copies of a kept variable";
     check_peak(&worker, held, COMMAND_BYTES + SLACK, what);
+    // As the result: checking whether it was a view once cloned it twice (+76 MiB of a
+    // 40 MiB map, +110 MiB of this one).
+    reset_peak(&worker);
+    let message = limit_message(ask(&mut client, 3, "v"));
+    assert!(message.contains("Limits::max_command_bytes"), "{message}");
+    check_peak(
+        &worker,
+        held,
+        COMMAND_BYTES + SLACK,
+        "a kept variable as the result",
+    );
     end_and_check_given_back(&worker, client, before, what);
 }
 
@@ -244,4 +255,107 @@ fn completing_or_listing_huge_variables_stays_within_the_session_budget() {
         before,
         "huge variables completed and listed",
     );
+}
+
+#[test]
+fn reading_a_huge_element_of_a_registered_collection_stays_within_the_command_budget() {
+    // Records with a 30 MiB field: one `records.r0.body` once grew the worker by
+    // 87 MiB and a walk of the values by 175 MiB before any size limit looked.
+    let (worker, _) = warm_worker_with(&["--command-timeout-ms", "30000", "--record-kib", "30000"]);
+    for code in [
+        "records.r0.body.len()",
+        r#"[records["r0"], records["r1"], records["r2"]].len()"#,
+        "let a = []; for r in records.values() { a.push(r) } a.len()",
+        "records.values().map(|r| r.body).len()",
+        "records",
+    ] {
+        let before = rss(&worker);
+        reset_peak(&worker);
+        let mut client = RawClient::connect(worker.pid);
+        let message = limit_message(ask(&mut client, 1, code));
+        assert!(
+            message.contains("Limits::max_command_bytes"),
+            "{code}: {message}"
+        );
+        check_peak(&worker, before, COMMAND_BYTES + SLACK, code);
+        end_and_check_given_back(&worker, client, before, code);
+    }
+    let mut client = RawClient::connect(worker.pid);
+    match ask(&mut client, 1, "records.r1.name") {
+        Reply::Value { value, .. } => assert_eq!(value, "record 1"),
+        other => panic!("a small field of a huge record: {other:?}"),
+    }
+}
+
+/// About 40 MiB held in a variable of the command.
+const HOLD_40_MIB: &str =
+    r#"let k = "k"; k.pad(1000000, "x"); let v = #{}; for i in 0..40 { v[k + i] = i }; k = (); 0"#;
+
+#[test]
+fn copies_the_budget_cannot_count_are_refused() {
+    // Each copied a 40 MiB variable kept by the session where no callback runs: twice
+    // through `this` (+76 MiB in one command, also as an element `map` binds), at every call of a pointer it was
+    // curried into (+76 MiB, 154 MiB over the session), twice more through a `const`
+    // that functions read as `global::C` (+152 MiB).
+    let (worker, _) = warm_worker_with(&["--command-timeout-ms", "30000"]);
+    for (code, refusal) in [
+        ("fn f() { [this, this].len() } v.f()", "reads `this` whole"),
+        (
+            r#"fn f() { let a = []; for i in 0..3 { a.push(this) } a.len() } v.call(Fn("f"))"#,
+            "reads `this` whole",
+        ),
+        ("fn f() { [this, this].len() } [v][0].f()", "computed value"),
+        // `map` binds each element as `this` of the closure.
+        (
+            "let a = [v]; a.map(|| [this, this].len())",
+            "reads `this` whole",
+        ),
+        (
+            r#"fn f(c, x) { 1 } let p = Fn("f").curry(v); [1, 2, 3].map(p).len()"#,
+            "curried values",
+        ),
+        (
+            r#"fn f(c) { c.len() } let p = Fn("f").curry(v); p.call() + call(p)"#,
+            "curried values",
+        ),
+        (
+            "const C = v; fn g() { [global::C, global::C].len() } g()",
+            "use `let C`",
+        ),
+    ] {
+        let mut client = RawClient::connect(worker.pid);
+        assert!(matches!(
+            ask(&mut client, 1, HOLD_40_MIB),
+            Reply::Value { .. }
+        ));
+        let held = rss(&worker);
+        reset_peak(&worker);
+        match ask(&mut client, 2, code) {
+            Reply::Error { message, .. } => assert!(message.contains(refusal), "{code}: {message}"),
+            other => panic!("{code}: {other:?}"),
+        }
+        check_peak(&worker, held, COMMAND_BYTES + SLACK, code);
+        drop(client);
+    }
+    // What is not copied still works: `this` read by reference, a small curried value,
+    // a literal `const`.
+    let mut client = RawClient::connect(worker.pid);
+    assert!(matches!(
+        ask(&mut client, 1, HOLD_40_MIB),
+        Reply::Value { .. }
+    ));
+    for (id, fine, answer) in [
+        (2, "fn n() { this.len() } v.n()", serde_json::json!(40)),
+        (
+            3,
+            r#"fn add(a, b) { a + b } const ONE = 1; let p = Fn("add").curry(ONE);
+            [p.call(2), [1].map(p)]"#,
+            serde_json::json!([3, [2]]),
+        ),
+    ] {
+        match ask(&mut client, id, fine) {
+            Reply::Value { value, .. } => assert_eq!(value, answer, "{fine}"),
+            other => panic!("{fine}: {other:?}"),
+        }
+    }
 }

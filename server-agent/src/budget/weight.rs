@@ -35,6 +35,9 @@ pub(crate) struct Weight {
     pub(crate) copied: usize,
     /// Bytes a copy of its largest element (or entry's value) allocates.
     pub(crate) largest_part: usize,
+    /// Bytes of values curried into a function pointer in it (the largest): a call
+    /// copies them again.
+    pub(crate) curried: usize,
 }
 
 impl Weight {
@@ -42,7 +45,7 @@ impl Weight {
         Weight {
             held: BOXED,
             copied: BOXED,
-            largest_part: 0,
+            ..Weight::default()
         }
     }
 
@@ -51,13 +54,14 @@ impl Weight {
         let mut weight = Weight {
             held: own,
             copied: own,
-            largest_part: 0,
+            ..Weight::default()
         };
         for (extra, part) in parts {
             let inner = measure(part);
             weight.held += extra + inner.held;
             weight.copied += extra + inner.copied;
             weight.largest_part = weight.largest_part.max(inner.copied);
+            weight.curried = weight.curried.max(inner.curried);
         }
         weight
     }
@@ -116,7 +120,7 @@ pub(crate) fn measure(value: &Dynamic) -> Weight {
             Weight {
                 held: bytes,
                 copied: bytes,
-                largest_part: 0,
+                ..Weight::default()
             }
         });
     }
@@ -124,7 +128,18 @@ pub(crate) fn measure(value: &Dynamic) -> Weight {
         .read_lock::<FnPtr>()
         .map_or(Weight::boxed(), |pointer| {
             let own = BOXED + text_bytes(pointer.fn_name().len());
-            Weight::collection(own, pointer.iter_curry().map(|arg| (SLOT, arg)))
+            let (captured, curried): (Vec<_>, Vec<_>) =
+                pointer.iter_curry().partition(|arg| arg.is_shared());
+            let mut weight = Weight::collection(own, curried.into_iter().map(|arg| (SLOT, arg)));
+            // A variable a closure captured is shared: a copy or a call copies its pointer.
+            for arg in captured {
+                weight.held += SLOT + measure(arg).held;
+                weight.copied += SLOT;
+            }
+            Weight {
+                curried: weight.curried.max(weight.copied - own),
+                ..weight
+            }
         })
 }
 
@@ -184,6 +199,18 @@ mod tests {
         let keys = measure(&Dynamic::from_map(map));
         assert!(keys.copied > 100_000, "{keys:?}");
         assert!(keys.largest_part >= 1000 * SLOT && keys.largest_part < 100_000);
+    }
+
+    #[test]
+    fn values_curried_into_a_pointer_are_copied_at_a_call_but_captured_ones_are_not() {
+        let big = || Dynamic::from_blob(vec![0; 100_000]);
+        let mut curried = FnPtr::new("f").unwrap();
+        curried.add_curry(big());
+        assert!(measure(&Dynamic::from(curried)).curried >= 100_000);
+        let mut captured = FnPtr::new("f").unwrap();
+        captured.add_curry(big().into_shared());
+        let weight = measure(&Dynamic::from(captured));
+        assert!(weight.held >= 100_000 && weight.copied < 1000 && weight.curried < 1000);
     }
 
     #[test]

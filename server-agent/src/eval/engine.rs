@@ -21,7 +21,7 @@ use crate::eval::hooks::{
     weigh_definitions, CommandState,
 };
 use crate::eval::meter::{self, Kept, Meter};
-use crate::eval::reads::Reads;
+use crate::eval::reads::{self, Reads};
 use crate::eval::reply::{self};
 use crate::eval::values::Values;
 use crate::eval::views::{self};
@@ -76,7 +76,7 @@ impl Evaluator {
         route_output(&mut engine, &state);
         stop_at_deadline(&mut engine);
         let meter = Rc::new(Meter::default());
-        weigh_definitions(&mut engine, &meter);
+        weigh_definitions(&mut engine, &meter, &state);
         let values = Rc::new(Values::from_registry(registry));
         expose_values(&mut engine, &values, &state, &meter);
         views::register(&mut engine);
@@ -166,7 +166,12 @@ impl Evaluator {
                 Ok(()) => Failure::new(ErrorKind::Syntax, err.0.to_string(), err.1),
             })?;
         let runnable = session.functions.merge(&ast);
-        *self.state.reads.borrow_mut() = Reads::of(&runnable);
+        let reads = Reads::of(&runnable);
+        if let Some(position) = reads.unsized_receiver() {
+            let refusal = reads::UNSIZED_RECEIVER.to_owned();
+            return Err(Failure::new(ErrorKind::Limit, refusal, position));
+        }
+        *self.state.reads.borrow_mut() = reads;
         match self
             .engine
             .eval_ast_with_scope::<Dynamic>(&mut session.scope, &runnable)

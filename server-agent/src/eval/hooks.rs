@@ -105,15 +105,30 @@ fn keep_line(state: &CommandState, line: String) {
     state.printed.borrow_mut().keep(line, state.print_budget);
 }
 
-/// Weighs the scope before each variable definition (see `meter`).
-pub(super) fn weigh_definitions(engine: &mut Engine, meter: &Rc<Meter>) {
+/// Weighs the scope before each variable definition (see `meter`). Refuses a computed
+/// `const` at the top level of a command that has functions: Rhai copies its value for
+/// them (`global::NAME`) where no callback can count the copies.
+pub(super) fn weigh_definitions(engine: &mut Engine, meter: &Rc<Meter>, state: &Rc<CommandState>) {
     let meter = meter.clone();
+    let state = state.clone();
     // Volatile in Rhai's terms (not deprecated), like `on_var`.
     #[allow(deprecated)]
-    engine.on_def_var(move |at_runtime, _info, context| {
-        if at_runtime {
-            meter.sample(&context)?;
+    engine.on_def_var(move |at_runtime, info, context| {
+        if !at_runtime {
+            return Ok(true);
         }
+        if info.is_const()
+            && info.nesting_level() == 0
+            && state.reads.borrow().constant_copied(info.name())
+        {
+            let name = info.name();
+            return Err(format!(
+                "`const {name}` at the top level of a session that has functions (`fn`) is \
+                 copied for them where the memory budget cannot count it; use `let {name}`"
+            )
+            .into());
+        }
+        meter.sample(&context)?;
         Ok(true)
     });
 }
@@ -170,6 +185,10 @@ pub(crate) fn read_failure(
     name: &str,
     err: ValueError,
 ) -> Box<EvalAltResult> {
+    // A conversion too big for the budget: the command ends with a `limit` error.
+    if let Err(exceeded) = budget::charge(0) {
+        return exceeded.into();
+    }
     match err {
         ValueError::Busy => {
             state.failure.set(Some(ErrorKind::Busy));

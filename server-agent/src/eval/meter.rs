@@ -136,12 +136,20 @@ impl Meter {
         let Some((_, weight)) = level.big.iter().rev().find(|(big, _)| big == name) else {
             return Ok(());
         };
+        if weight.curried >= BIG_COPY {
+            return budget::refuse(Exceeded::CurriedCopy {
+                bytes: weight.curried,
+            });
+        }
         let bytes = match copied {
-            Copied::Whole => weight.copied,
+            Copied::Whole | Copied::Bound => weight.copied,
             Copied::Part => weight.largest_part,
         };
         if bytes < BIG_COPY {
             return Ok(());
+        }
+        if copied == Copied::Bound {
+            return budget::refuse(Exceeded::ThisCopy { bytes });
         }
         budget::copy(bytes)
     }

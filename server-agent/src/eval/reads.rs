@@ -9,6 +9,10 @@
 //!   charged before it happens (`hooks`). A name read both ways is charged every time:
 //!   counting a copy that is not made can only stop a command early, never let one
 //!   through.
+//! * Some copies no callback sees at all, as often as the script likes, so they are
+//!   found here to be refused: `this` read whole (its receiver is marked `Bound`, or
+//!   the command refused if the receiver is computed), and a computed top-level
+//!   `const` in a command with functions (Rhai copies it for `global::`).
 //! * `items["k"].name` asks a view for one element and then reads one field of it.
 //!   The view is asked at the position of the `[` (or `.`): the field that follows is
 //!   recorded by position, so the view converts that field alone (`views`). A position
@@ -22,7 +26,7 @@
 use std::collections::{HashMap, HashSet};
 use std::ptr;
 
-use rhai::{ASTNode, Expr, ImmutableString, Position, Stmt, AST};
+use rhai::{ASTFlags, ASTNode, Expr, FnPtr, ImmutableString, Position, Stmt, AST};
 
 /// How much of a variable a read by value copies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -31,10 +35,14 @@ pub(crate) enum Copied {
     Part,
     /// All of it.
     Whole,
+    /// All of it, as `this` of a function that reads `this` whole: a copy made where
+    /// no callback runs, as often as the function reads it, so it cannot be charged.
+    Bound,
 }
 
-/// Methods that copy their receiver's elements into what they return.
-const COPYING_METHODS: [(&str, Copied); 7] = [
+/// Methods that copy their receiver's elements into what they return. `call` copies
+/// the values curried into its function pointer.
+const COPYING_METHODS: [(&str, Copied); 8] = [
     ("get", Copied::Part),
     ("find", Copied::Part),
     ("extract", Copied::Whole),
@@ -42,6 +50,7 @@ const COPYING_METHODS: [(&str, Copied); 7] = [
     ("map", Copied::Whole),
     ("zip", Copied::Whole),
     ("reduce", Copied::Whole),
+    ("call", Copied::Whole),
 ];
 
 /// What one compiled command reads, by name and by position.
@@ -49,26 +58,83 @@ const COPYING_METHODS: [(&str, Copied); 7] = [
 pub(crate) struct Reads {
     copied: HashMap<String, Copied>,
     fields: HashMap<Position, Option<ImmutableString>>,
+    /// Constants computed at run time (`const c = v`), when the command has functions
+    /// (`fn`, its own or the session's): Rhai copies them for the functions.
+    copied_constants: HashSet<String>,
+    /// Where a method that reads `this` whole is called on a computed value, whose
+    /// size is not known before it is copied.
+    unsized_receiver: Option<Position>,
+}
+
+/// Why a command with an `unsized_receiver` is refused.
+pub(crate) const UNSIZED_RECEIVER: &str = "a function here reads `this` whole, and is called \
+     on a computed value whose copies the memory budget cannot count; store the value in a \
+     variable first (`let x = ...; x.f()`) or pass it as an argument (`f(x)`)";
+
+/// The functions a script defines, and whether any code reads `this` whole.
+struct Callees {
+    scripted: HashSet<String>,
+    this_copied: bool,
+}
+
+impl Callees {
+    /// Whether calling `name` with `args` on a receiver may bind it (or its elements,
+    /// for `map`, `filter`, `for_each`...) as `this` of code that reads `this` whole.
+    fn binds_this(&self, name: &str, args: &[Expr]) -> bool {
+        self.this_copied
+            && (name == "call" || self.scripted.contains(name) || args.iter().any(may_be_function))
+    }
+}
+
+/// Whether an argument may be a function pointer or a closure.
+fn may_be_function(arg: &Expr) -> bool {
+    match arg {
+        Expr::DynamicConstant(value, ..) => value.is::<FnPtr>(),
+        other => !other.is_constant(),
+    }
 }
 
 impl Reads {
     /// Walks `ast` (statements and function bodies).
     pub(crate) fn of(ast: &AST) -> Reads {
-        let scripted: HashSet<String> = ast
-            .iter_functions()
-            .map(|function| function.name.to_owned())
-            .collect();
+        let mut callees = Callees {
+            scripted: ast
+                .iter_functions()
+                .map(|function| function.name.to_owned())
+                .collect(),
+            this_copied: false,
+        };
+        ast.walk(&mut |path: &[ASTNode]| {
+            if let Some(ASTNode::Expr(Expr::ThisPtr(..))) = path.last() {
+                callees.this_copied |= copied_by(path, &callees).is_some();
+            }
+            true
+        });
         let mut reads = Reads::default();
         ast.walk(&mut |path: &[ASTNode]| {
             match path.last() {
+                Some(ASTNode::Stmt(Stmt::Var(definition, flags, ..)))
+                    if flags.contains(ASTFlags::CONSTANT)
+                        && !definition.1.is_constant()
+                        && !callees.scripted.is_empty() =>
+                {
+                    reads.copied_constants.insert(definition.0.name.to_string());
+                }
                 Some(ASTNode::Expr(Expr::Variable(variable, ..))) => {
-                    if let Some(copied) = copied_by(path, &scripted) {
+                    if let Some(copied) = copied_by(path, &callees) {
                         let name = variable.1.to_string();
                         let known = reads.copied.entry(name).or_insert(copied);
                         *known = (*known).max(copied);
                     }
                 }
                 Some(ASTNode::Expr(chain @ (Expr::Dot(steps, ..) | Expr::Index(steps, ..)))) => {
+                    if is_root(path)
+                        && !matches!(steps.lhs, Expr::Variable(..) | Expr::ThisPtr(..))
+                        && !steps.lhs.is_constant()
+                        && chain_copies(&steps.rhs, &callees) == Some(Copied::Bound)
+                    {
+                        reads.unsized_receiver.get_or_insert(chain.position());
+                    }
                     let field = next_field(&steps.rhs);
                     reads
                         .fields
@@ -87,6 +153,17 @@ impl Reads {
         reads
     }
 
+    /// Where the script calls a method that reads `this` whole on a computed value.
+    pub(crate) fn unsized_receiver(&self) -> Option<Position> {
+        self.unsized_receiver
+    }
+
+    /// Whether a top-level `const name` would be copied for the command's functions
+    /// (its value is computed, and there are functions).
+    pub(crate) fn constant_copied(&self, name: &str) -> bool {
+        self.copied_constants.contains(name)
+    }
+
     /// How much of `name` some read copies, if any read of it copies.
     pub(crate) fn copied(&self, name: &str) -> Option<Copied> {
         self.copied.get(name).copied()
@@ -99,7 +176,7 @@ impl Reads {
 }
 
 /// How much the variable at the end of `path` is copied where it is read.
-fn copied_by(path: &[ASTNode], scripted: &HashSet<String>) -> Option<Copied> {
+fn copied_by(path: &[ASTNode], callees: &Callees) -> Option<Copied> {
     let [above @ .., parent, ASTNode::Expr(variable)] = path else {
         return Some(Copied::Whole);
     };
@@ -113,7 +190,7 @@ fn copied_by(path: &[ASTNode], scripted: &HashSet<String>) -> Option<Copied> {
             if assigned {
                 None
             } else {
-                chain_copies(&steps.rhs)
+                chain_copies(&steps.rhs, callees)
             }
         }
         ASTNode::Stmt(Stmt::Assignment(assignment)) if ptr::eq(&assignment.1.lhs, variable) => None,
@@ -125,8 +202,10 @@ fn copied_by(path: &[ASTNode], scripted: &HashSet<String>) -> Option<Copied> {
                     .first()
                     .is_some_and(|first| ptr::eq(first, variable)) =>
         {
-            if scripted.contains(call.name.as_str()) {
+            if callees.scripted.contains(call.name.as_str()) {
                 Some(Copied::Whole)
+            } else if callees.binds_this(&call.name, &call.args[1..]) {
+                Some(Copied::Bound)
             } else {
                 method_copies(&call.name)
             }
@@ -135,11 +214,25 @@ fn copied_by(path: &[ASTNode], scripted: &HashSet<String>) -> Option<Copied> {
     }
 }
 
+/// Whether the chain at the end of `path` is the whole chain, not the rest of one.
+fn is_root(path: &[ASTNode]) -> bool {
+    let [.., parent, ASTNode::Expr(chain)] = path else {
+        return true;
+    };
+    let chain: &Expr = chain;
+    !matches!(parent, ASTNode::Expr(Expr::Dot(steps, ..) | Expr::Index(steps, ..))
+        if ptr::eq(&steps.rhs, chain))
+}
+
 /// What the rest of a chain copies of its root: the part it ends on, unless it ends
-/// on a method call (which gets the part by reference).
-fn chain_copies(rest: &Expr) -> Option<Copied> {
+/// on a method call (which gets the part by reference, as `this` if it is a function
+/// of the script or `call`).
+fn chain_copies(rest: &Expr, callees: &Callees) -> Option<Copied> {
     match rest {
-        Expr::Dot(steps, ..) | Expr::Index(steps, ..) => chain_copies(&steps.rhs),
+        Expr::Dot(steps, ..) | Expr::Index(steps, ..) => chain_copies(&steps.rhs, callees),
+        Expr::MethodCall(call, ..) if callees.binds_this(&call.name, &call.args) => {
+            Some(Copied::Bound)
+        }
         Expr::MethodCall(call, ..) => method_copies(&call.name),
         _ => Some(Copied::Part),
     }
@@ -213,6 +306,34 @@ mod tests {
             assert_eq!(reads(code).copied("m"), Some(Copied::Part), "{code}");
         }
         assert_eq!(reads("m.len(); [m]").copied("m"), Some(Copied::Whole));
+        assert_eq!(reads("m.call(1)").copied("m"), Some(Copied::Whole));
+    }
+
+    #[test]
+    fn a_receiver_is_bound_when_some_function_reads_this_whole() {
+        let copies = "fn f() { [this] } fn g() { this.len() }";
+        for code in [
+            "m.f()",
+            "m.g()",
+            "m.call(Fn(\"g\"))",
+            "m.x.g()",
+            "m.map(|| this)",
+            "map(m, |x| x)",
+            "m.filter(a)",
+        ] {
+            let code = format!("{copies} {code}");
+            assert_eq!(reads(&code).copied("m"), Some(Copied::Bound), "{code}");
+        }
+        let plain = reads(&format!("{copies} m.len() + m.get(1) + m.index_of(2)"));
+        assert_eq!(plain.copied("m"), Some(Copied::Part));
+        let by_reference = "fn g() { this.len() + this.x.len() } m.g()";
+        assert_eq!(reads(by_reference).copied("m"), None);
+        let computed = |code: &str| reads(&format!("{copies} {code}")).unsized_receiver();
+        assert!(computed("[m][0].f()").is_some() && computed("(m + 1).g()").is_some());
+        assert!(computed("m.x.f()").is_none() && computed("5.f()").is_none());
+        let constants = reads("const c = m; const d = 1; fn f() { global::c }");
+        assert!(constants.constant_copied("c") && !constants.constant_copied("d"));
+        assert!(!reads("const c = m;").constant_copied("c"));
     }
 
     #[test]

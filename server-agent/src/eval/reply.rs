@@ -7,6 +7,7 @@
 use rhai::Dynamic;
 
 use crate::budget;
+pub(super) use crate::state::bounded::json_size_within;
 
 /// The result as JSON, or why it cannot be a reply.
 pub(super) fn to_reply_json(
@@ -23,55 +24,10 @@ pub(super) fn to_reply_json(
     Ok(to_json(value))
 }
 
-/// The size of `value` as JSON text, or None once it is past `cap` (measured into
-/// nothing, and no further than `cap`).
-pub(super) fn json_size_within<T: serde::Serialize + ?Sized>(
-    value: &T,
-    cap: usize,
-) -> Option<usize> {
-    let mut sink = CappedSink::new(cap);
-    if serde_json::to_writer(&mut sink, value).is_err() && sink.over {
-        return None;
-    }
-    Some(sink.written)
-}
-
 /// The value as JSON; values JSON cannot hold (function pointers...) become text.
 pub(super) fn to_json(value: &Dynamic) -> serde_json::Value {
     rhai::serde::from_dynamic::<serde_json::Value>(value)
         .unwrap_or_else(|_| serde_json::Value::String(value.to_string()))
-}
-
-/// Output that counts what it is given and refuses to go past a cap.
-struct CappedSink {
-    cap: usize,
-    written: usize,
-    over: bool,
-}
-
-impl CappedSink {
-    fn new(cap: usize) -> CappedSink {
-        CappedSink {
-            cap,
-            written: 0,
-            over: false,
-        }
-    }
-}
-
-impl std::io::Write for CappedSink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.written += buf.len();
-        if self.written > self.cap {
-            self.over = true;
-            return Err(std::io::ErrorKind::OutOfMemory.into());
-        }
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 #[cfg(test)]

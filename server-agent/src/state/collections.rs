@@ -274,6 +274,35 @@ mod tests {
     }
 
     #[test]
+    fn a_chunk_ends_before_an_entry_its_budget_cannot_hold() {
+        let _budget = crate::budget::begin(crate::budget::Plan {
+            timeout: Duration::from_secs(60),
+            max_command: 3 << 20,
+            max_session: 6 << 20,
+            kept: 0,
+        });
+        // A chunk's text may take a third of the 3 MiB left: two of these values.
+        let list: Vec<String> = (0..10)
+            .map(|i| format!("{i}{}", "x".repeat(400_000)))
+            .collect();
+        let (mut values, mut from) = (Vec::new(), Some(Cursor::Position(0)));
+        while let Some(cursor) = from {
+            let chunk = list.chunk(&cursor, Part::Values, stint(100)).unwrap();
+            let chunk = chunk.decode().unwrap();
+            assert_eq!(chunk.items.len(), 2);
+            values.extend(chunk.items.into_iter().map(|item| item.value));
+            from = chunk.next;
+        }
+        assert_eq!(
+            values,
+            list.iter().map(|value| json!(value)).collect::<Vec<_>>()
+        );
+        let huge = vec!["x".repeat(2 << 20)];
+        let refused = huge.chunk(&Cursor::Position(0), Part::Values, stint(100));
+        assert!(refused.is_err());
+    }
+
+    #[test]
     fn lookups_convert_only_the_entry_asked_for() {
         let map: HashMap<u64, &str> = HashMap::from([(7, "seven")]);
         assert_eq!(Inspect::get(&map, &json!(7)), Ok(Some(json!("seven"))));

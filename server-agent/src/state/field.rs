@@ -62,7 +62,10 @@ impl ser::Error for Miss {
 }
 
 fn converted<T: Serialize + ?Sized>(value: &T) -> Result<Value, Miss> {
-    serde_json::to_value(value).map_err(|err| Miss::Failed(err.to_string()))
+    to_json(value).map_err(|err| match err {
+        ReadError::Failed(why) => Miss::Failed(why),
+        ReadError::Busy => Miss::Failed("busy".to_owned()),
+    })
 }
 
 /// The serializer: the value of `field` if the value is a record that has it.

@@ -5,6 +5,7 @@
 //! Nothing here evaluates scripts or knows about sessions; it must never hold a host
 //! lock longer than one bounded read.
 
+pub(crate) mod bounded;
 mod collections;
 mod field;
 pub(crate) mod function;

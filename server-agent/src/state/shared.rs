@@ -118,7 +118,7 @@ mod dashmap_live {
                     break;
                 }
             }
-            let more = entries.next().is_some();
+            let more = encoder.left_one() || entries.next().is_some();
             let next = more.then(|| Cursor::Position(start + encoder.taken()));
             encoder.finish(next).decode()
         }

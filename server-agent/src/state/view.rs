@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::state::bounded::{self, Capped};
 use crate::state::live::ReadError;
 
 /// What kind of collection a view walks.
@@ -177,7 +178,7 @@ pub trait Inspect: Serialize + Send + 'static {
 
 /// Converts a host value to data.
 pub(crate) fn to_json<T: Serialize + ?Sized>(value: &T) -> Result<Value, ReadError> {
-    serde_json::to_value(value).map_err(|err| ReadError::Failed(err.to_string()))
+    bounded::to_json(value)
 }
 
 /// A chunk as written with the host's lock held: the entries as JSON text, which is
@@ -235,6 +236,10 @@ pub(crate) struct Encoder {
     stint: Stint,
     until: Instant,
     taken: usize,
+    /// Most bytes of text: what the command's memory budget allows for the chunk.
+    limit: usize,
+    /// The last entry offered did not fit and was left for the next chunk.
+    left_one: bool,
 }
 
 impl Encoder {
@@ -245,35 +250,59 @@ impl Encoder {
             stint,
             until: Instant::now() + stint.time,
             taken: 0,
+            limit: bounded::text_limit(),
+            left_one: false,
         }
     }
 
-    /// Writes the part asked for of one entry; true when the chunk is full.
+    /// Writes the part asked for of one entry; true when the chunk is full. An entry
+    /// that would take the text past its limit ends the chunk without it (see
+    /// `left_one`); if it is the first, it is too big for the command's budget.
     pub(crate) fn push<K, V>(&mut self, key: &K, value: &V) -> Result<bool, ReadError>
     where
         K: Serialize + ?Sized,
         V: Serialize + ?Sized,
     {
-        if self.taken > 0 {
-            self.text.push(b',');
-        }
-        match self.part {
-            Part::Keys => self.write(key)?,
-            Part::Values => self.write(value)?,
-            Part::Entries => {
-                self.write(key)?;
-                self.text.push(b',');
-                self.write(value)?;
+        let mark = self.text.len();
+        if self.write_entry(key, value).is_err() {
+            self.text.truncate(mark);
+            if self.taken == 0 {
+                return Err(bounded::refuse());
             }
+            self.left_one = true;
+            return Ok(true);
         }
         self.taken += 1;
         // Reading the clock every 16 entries keeps its cost out of the walk.
         Ok(self.taken >= self.stint.max || (self.taken % 16 == 0 && Instant::now() >= self.until))
     }
 
-    fn write<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), ReadError> {
-        serde_json::to_writer(&mut self.text, value)
-            .map_err(|err| ReadError::Failed(err.to_string()))
+    fn write_entry<K, V>(&mut self, key: &K, value: &V) -> serde_json::Result<()>
+    where
+        K: Serialize + ?Sized,
+        V: Serialize + ?Sized,
+    {
+        let mut text = Capped {
+            text: &mut self.text,
+            limit: self.limit,
+        };
+        if self.taken > 0 {
+            text.put(b",")?;
+        }
+        match self.part {
+            Part::Keys => serde_json::to_writer(&mut text, key),
+            Part::Values => serde_json::to_writer(&mut text, value),
+            Part::Entries => {
+                serde_json::to_writer(&mut text, key)?;
+                text.put(b",")?;
+                serde_json::to_writer(&mut text, value)
+            }
+        }
+    }
+
+    /// The last entry offered was left for the next chunk.
+    pub(crate) fn left_one(&self) -> bool {
+        self.left_one
     }
 
     /// Entries written so far.
@@ -308,12 +337,15 @@ where
     let mut entries = entries.peekable();
     for (key, value) in entries.by_ref() {
         let full = encoder.push(&key, value)?;
+        if encoder.left_one() {
+            break;
+        }
         last = Some(key);
         if full {
             break;
         }
     }
-    let next = match (last, entries.peek().is_some()) {
+    let next = match (last, encoder.left_one() || entries.peek().is_some()) {
         (Some(key), true) => Some(resume(encoder.taken(), &key)?),
         _ => None,
     };

@@ -82,11 +82,12 @@ pub(super) fn preview_walk(walk: &Walk) -> Fallible<Value> {
 
 /// A command's result as plain data: views and walks become their previews.
 pub(crate) fn settle(value: Dynamic) -> Fallible<Dynamic> {
-    if let Some(view) = value.clone().try_cast::<ViewValue>() {
-        return rhai::serde::to_dynamic(preview(&view)?);
+    // Asked by type first: a clone to try a cast would copy a big result whole.
+    if value.is::<ViewValue>() {
+        return rhai::serde::to_dynamic(preview(&value.cast::<ViewValue>())?);
     }
-    if let Some(walk) = value.clone().try_cast::<Walk>() {
-        return rhai::serde::to_dynamic(preview_walk(&walk)?);
+    if value.is::<Walk>() {
+        return rhai::serde::to_dynamic(preview_walk(&value.cast::<Walk>())?);
     }
     Ok(value)
 }
