@@ -46,17 +46,25 @@ pub fn workspace_bin(name: &str) -> PathBuf {
             build.args(args).stdout(Stdio::null());
             build.status().is_ok_and(|status| status.success())
         };
-        // `attach` as demo.sh builds it (`ATTACH_LINK_FLAGS`), so
-        // that the two never rebuild each other's binary.
-        cargo_run("build", &["--bins", "-p", "attach-examples"])
-            && cargo_run(
-                "rustc",
-                &[
-                    &["-p", "attach-cli", "--bin", "attach", "--"],
-                    &ATTACH_LINK_FLAGS[..],
-                ]
-                .concat(),
+        // Tests use the binaries `cargo test` builds (the examples' own integration
+        // test makes it build them); benchmarks time `attach` as demo.sh builds it
+        // (`ATTACH_LINK_FLAGS`), so that the two never rebuild each other's binary.
+        if release {
+            cargo_run("build", &["--bins", "-p", "attach-examples"])
+                && cargo_run(
+                    "rustc",
+                    &[
+                        &["-p", "attach-cli", "--bin", "attach", "--"],
+                        &ATTACH_LINK_FLAGS[..],
+                    ]
+                    .concat(),
+                )
+        } else {
+            cargo_run(
+                "build",
+                &["--bins", "-p", "attach-examples", "-p", "attach-cli"],
             )
+        }
     });
     assert!(*built, "building the workspace binaries failed");
     let path = profile_dir.join(name);
