@@ -111,10 +111,9 @@ pub trait View: Send + Sync {
     fn get_field(
         &self,
         key: &Value,
-        field: &str,
+        _field: &str,
         deadline: Instant,
     ) -> Result<Option<Value>, ReadError> {
-        let _whole_will_do = field;
         self.get(key, deadline)
     }
     /// The next piece of a walk starting at `from`.
