@@ -82,6 +82,10 @@ pub struct ProcStat {
     pub comm: String,
     /// The state letter (field 3): `R`, `S`, `Z`…
     pub state: char,
+    /// CPU time in user mode, in clock ticks (field 14).
+    pub user_ticks: u64,
+    /// CPU time in kernel mode, in clock ticks (field 15).
+    pub system_ticks: u64,
     /// The start time in clock ticks since boot (field 22), which tells a restarted
     /// pid or a reused tid apart.
     pub start_ticks: u64,
@@ -90,25 +94,33 @@ pub struct ProcStat {
 impl ProcStat {
     /// Reads `/proc/<pid>/stat`.
     pub fn of_pid(pid: u32) -> Option<ProcStat> {
-        ProcStat::parse(&read_small(format!("/proc/{pid}/stat")).ok()?)
+        ProcStat::read(format!("/proc/{pid}/stat"))
     }
 
     /// Reads `/proc/<pid>/task/<tid>/stat`.
     pub fn of_thread(pid: u32, tid: u32) -> Option<ProcStat> {
-        ProcStat::parse(&read_small(format!("/proc/{pid}/task/{tid}/stat")).ok()?)
+        ProcStat::read(format!("/proc/{pid}/task/{tid}/stat"))
+    }
+
+    /// Reads a stat file by path (`/proc/self/task/<tid>/stat`).
+    pub fn read(path: impl AsRef<Path>) -> Option<ProcStat> {
+        ProcStat::parse(&read_small(path).ok()?)
     }
 
     fn parse(stat: &str) -> Option<ProcStat> {
         // The name is in parentheses and may hold spaces or ')': it runs from the
-        // first '(' to the last ')', and the other fields are counted after it.
+        // first '(' to the last ')', and the other fields are counted after it
+        // (`after[0]` is field 3).
         let open = stat.find('(')?;
         let close = stat.rfind(')')?;
-        let mut rest = stat.get(close + 2..)?.split(' ');
-        let state = rest.next()?.chars().next()?;
+        let after: Vec<&str> = stat.get(close + 2..)?.split(' ').collect();
+        let number = |index: usize| after.get(index)?.parse().ok();
         Some(ProcStat {
             comm: stat.get(open + 1..close)?.to_owned(),
-            state,
-            start_ticks: rest.nth(18)?.parse().ok()?,
+            state: after.first()?.chars().next()?,
+            user_ticks: number(11)?,
+            system_ticks: number(12)?,
+            start_ticks: number(19)?,
         })
     }
 
@@ -161,12 +173,13 @@ mod tests {
 
     #[test]
     fn stat_fields_parse_past_a_name_with_parentheses() {
-        let line = "4242 (a) b (c)) S 1 4242 4242 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 \
+        let line = "4242 (a) b (c)) S 1 4242 4242 0 -1 4194560 1 0 0 0 7 3 0 0 20 0 \
             1 0 987654 1234 56 18446744073709551615\n";
         let stat = ProcStat::parse(line).unwrap();
         assert_eq!(stat.comm, "a) b (c)");
         assert_eq!(stat.state, 'S');
         assert_eq!(stat.start_ticks, 987654);
+        assert_eq!((stat.user_ticks, stat.system_ticks), (7, 3));
         assert!(ProcStat::parse("4242 (zombie) Z").is_none(), "too short");
     }
 

@@ -1,5 +1,7 @@
 //! Reading `/proc/self`: the helpers the built-ins share.
 
+use attach_protocol::procfs::ProcStat;
+
 /// Reads a `/proc/self` file; errors name the file.
 pub(crate) fn read_proc(file: &str) -> Result<String, String> {
     std::fs::read_to_string(format!("/proc/self/{file}"))
@@ -26,19 +28,10 @@ pub(crate) fn ticks_per_second() -> u64 {
         .map_or(100, |ticks| ticks as u64)
 }
 
-/// The fields of a `/proc/*/stat` line after the command name (which is in
-/// parentheses and may contain spaces): index 0 is the state, field 3 of `man 5 proc`.
-pub(crate) fn stat_fields(stat: &str) -> Vec<&str> {
-    stat.rfind(')')
-        .map(|end| stat[end + 1..].split_whitespace().collect())
-        .unwrap_or_default()
-}
-
 /// Seconds since this process started, from its start time in `/proc/self/stat`
 /// and `/proc/uptime`, to the hundredth.
 pub(crate) fn process_uptime() -> Option<f64> {
-    let stat = read_proc("stat").ok()?;
-    let start_ticks: f64 = stat_fields(&stat).get(19)?.parse().ok()?;
+    let start_ticks = ProcStat::read("/proc/self/stat")?.start_ticks as f64;
     let boot_uptime: f64 = std::fs::read_to_string("/proc/uptime")
         .ok()?
         .split_whitespace()

@@ -1,8 +1,11 @@
-//! `threads()`: every thread of the process with its state and CPU time.
+//! `threads()`: every thread of the process with its state and CPU time, one `stat`
+//! read per thread.
 
 use serde::Serialize;
 
-use super::procfs::{numbered_entries, read_proc, stat_fields, ticks_per_second};
+use attach_protocol::procfs::ProcStat;
+
+use super::procfs::{numbered_entries, ticks_per_second};
 use crate::budget;
 
 #[derive(Debug, Serialize)]
@@ -21,19 +24,16 @@ pub(crate) fn threads() -> Result<Vec<ThreadInfo>, String> {
     Ok(budget::within(tids)
         // A thread may end between the listing and the read: skip it.
         .filter_map(|tid| {
-            let stat = read_proc(&format!("task/{tid}/stat")).ok()?;
-            let fields = stat_fields(&stat);
-            let ticks = |index: usize| fields.get(index)?.parse::<u64>().ok();
-            let (user, system) = (ticks(11)? * ms_per_tick, ticks(12)? * ms_per_tick);
-            let name = read_proc(&format!("task/{tid}/comm"))
-                .ok()?
-                .trim_end()
-                .to_owned();
-            budget::charge_lazily(std::mem::size_of::<ThreadInfo>() + name.len());
+            let stat = ProcStat::read(format!("/proc/self/task/{tid}/stat"))?;
+            let (user, system) = (
+                stat.user_ticks * ms_per_tick,
+                stat.system_ticks * ms_per_tick,
+            );
+            budget::charge_lazily(std::mem::size_of::<ThreadInfo>() + stat.comm.len());
             Some(ThreadInfo {
                 tid,
-                name,
-                state: state_name(fields.first()?),
+                state: state_name(stat.state),
+                name: stat.comm,
                 user_ms: user,
                 system_ms: system,
                 cpu_ms: user + system,
@@ -42,16 +42,16 @@ pub(crate) fn threads() -> Result<Vec<ThreadInfo>, String> {
         .collect())
 }
 
-fn state_name(code: &str) -> &'static str {
+fn state_name(code: char) -> &'static str {
     match code {
-        "R" => "running",
-        "S" => "sleeping",
-        "D" => "disk sleep",
-        "T" => "stopped",
-        "t" => "tracing stop",
-        "Z" => "zombie",
-        "X" => "dead",
-        "I" => "idle",
+        'R' => "running",
+        'S' => "sleeping",
+        'D' => "disk sleep",
+        'T' => "stopped",
+        't' => "tracing stop",
+        'Z' => "zombie",
+        'X' => "dead",
+        'I' => "idle",
         _ => "unknown",
     }
 }
