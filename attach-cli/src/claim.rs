@@ -62,8 +62,8 @@ pub(crate) fn claim_request(
     paths: &FifoPaths,
     owner: u32,
 ) -> Result<RequestFifo, ConnectError> {
-    let nonce =
-        Token::generate().map_err(|err| ConnectError::io("cannot read /dev/urandom", err))?;
+    let nonce = Token::generate()
+        .map_err(|err| ConnectError::io("cannot draw a random name for the request FIFO", err))?;
     let private = format!(".{}.{}.request", nonce.as_str(), std::process::id());
     let (fd, private) = make_fifo(dir, &private, Access::ReadWrite, owner)?;
     let fd = Flock::lock(fd, FlockArg::LockExclusiveNonblock)

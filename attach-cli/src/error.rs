@@ -73,7 +73,8 @@ pub enum ConnectError {
     /// The target's FIFO directory is not a safe place (a symlink, not sticky...).
     #[error(
         "cannot use the FIFO directory of pid {pid}: {reason}. Nothing was created or removed \
-         there; fix the directory (a real sticky /tmp inside the target's root) and try again"
+         there; fix the directory named above (the shared one must be a real sticky /tmp inside \
+         the target's root) and try again"
     )]
     Rendezvous {
         /// The target.

@@ -67,7 +67,7 @@ pub fn connect_options(timeout: Duration, signal: Option<Signal>) -> ConnectOpti
         timeout,
         signal,
         interrupt: Some(interrupt::flag()),
-        notice: |notice| eprintln!("attach: {notice}"),
+        notice: |notice| eprintln!("attach: {}", crate::escape::text(notice)),
     }
 }
 

@@ -109,7 +109,7 @@ impl Target {
             paths: FifoPaths::for_pid(ns_pid),
             signal,
             tid,
-            private_dir: marker.dir,
+            private_dir: marker.dir.filter(|dir| is_private_dir_of(dir, ns_pid)),
             root: Arc::new(root),
             root_shown,
             pidfd: pidfd.map(Arc::new),
@@ -230,9 +230,39 @@ fn signal_name(signal: i32) -> String {
     Signal::try_from(signal).map_or_else(|_| format!("signal {signal}"), |s| s.to_string())
 }
 
+/// True if `dir` is a name the agent of `ns_pid` makes for itself
+/// (`/tmp/.attach-<its pid>.<nonce>`); any other announced directory is not used.
+fn is_private_dir_of(dir: &str, ns_pid: u32) -> bool {
+    dir.strip_prefix(attach_protocol::paths::FIFO_DIR)
+        .and_then(|name| name.strip_prefix('/'))
+        .and_then(attach_protocol::paths::private_dir_pid)
+        == Some(ns_pid)
+}
+
 /// The start time of the agent thread `tid` of `pid`, if it is one.
 fn agent_thread_start(pid: u32, tid: u32) -> Option<u64> {
     ProcStat::of_thread(pid, tid)
         .filter(|stat| stat.comm == attach_protocol::AGENT_THREAD_NAME)
         .map(|stat| stat.start_ticks)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_private_dir_of;
+
+    #[test]
+    fn only_the_agents_own_private_directory_name_is_used() {
+        let nonce = "0123456789abcdef0123456789abcdef";
+        assert!(is_private_dir_of(&format!("/tmp/.attach-42.{nonce}"), 42));
+        for other in [
+            format!("/tmp/.attach-43.{nonce}"),
+            format!("/var/tmp/.attach-42.{nonce}"),
+            format!("/tmp/x/.attach-42.{nonce}"),
+            format!("/tmp/.attach-42.{nonce}/.."),
+            "/tmp/.attach-42.short".to_owned(),
+            "/home/someone".to_owned(),
+        ] {
+            assert!(!is_private_dir_of(&other, 42), "{other}");
+        }
+    }
 }

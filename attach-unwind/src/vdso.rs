@@ -45,7 +45,7 @@ impl Names {
             .filter(|symbol| symbol.kind() == SymbolKind::Text && symbol.is_definition())
             .filter_map(|symbol| {
                 let start = symbol.address();
-                let range = start..start + symbol.size().max(1);
+                let range = start..start.saturating_add(symbol.size().max(1));
                 Some((range, symbol.is_weak(), symbol.name().ok()?.to_owned()))
             })
             .collect();

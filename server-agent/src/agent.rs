@@ -243,9 +243,12 @@ impl AgentBuilder {
             })
             .map_err(AgentError::Thread)?;
         *installed_in = pid;
-        announcement
-            .recv()
-            .unwrap_or(Err(AgentError::setup(Errno::ECHILD)))?;
+        announcement.recv().unwrap_or_else(|_| {
+            Err(AgentError::Thread(std::io::Error::other(
+                "it ended before announcing itself; the worker runs on without an agent \
+                     (install again to retry)",
+            )))
+        })?;
         tracing::debug!(target: "attach::agent", signal = %self.signal, "attach agent installed");
         Ok(Agent { enabled: true })
     }

@@ -34,7 +34,6 @@ pub enum AgentError {
     Setup(#[source] std::io::Error),
     /// The agent thread could not be started.
     #[error("cannot start the agent thread: {0}")]
-    /// The agent thread could not be started.
     Thread(#[source] std::io::Error),
 }
 

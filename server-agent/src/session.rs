@@ -105,9 +105,9 @@ pub(crate) fn answer_doorbell(ctx: &mut AgentContext, evaluator: &Evaluator) {
     let client = Client {
         uid,
         claimed_pid,
-        // Only the audit log shows it: skip the `/proc` read when nobody records it.
-        pid_verified: tracing::enabled!(target: "attach::audit", tracing::Level::INFO)
-            && pid_runs_as(claimed_pid, uid),
+        // One `/proc` read per session, on the agent thread; the per-command audit
+        // record (at a level the host chooses) shows it.
+        pid_verified: pid_runs_as(claimed_pid, uid),
         session: format!("{}-{}", std::process::id(), ctx.sessions),
         rendezvous,
     };

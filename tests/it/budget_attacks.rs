@@ -130,10 +130,19 @@ fn every_way_of_rendering_or_copying_a_big_variable_stays_within_the_command_bud
         "let a = []; a.pad(100000, v); a.len()",
         "Limits::max_command_bytes",
     );
+    // A name shadowing an older, smaller variable: the read finds the 55 MiB one.
+    let shadowing = format!(
+        r#"let s = "s"; s.pad(100000, "x"); let v = #{{}}; v[s] = 0; s = (); {HOLD_55_MIB}"#
+    );
+    let shadowed = (
+        shadowing.as_str(),
+        "`${v}`.len()",
+        "Limits::max_command_bytes",
+    );
     let attacks = copies_of_55_mib
         .into_iter()
         .chain(four_copies_of_20_mib)
-        .chain([json, pad]);
+        .chain([json, pad, shadowed]);
     for (held, code, budget) in attacks {
         let code = format!("{held} k = (); {code}");
         let before = rss(&worker);

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use crate::support::load::Load;
 use crate::support::{attach, attach_bin, eval, frame_in, unique, workspace_bin, Worker, WAIT};
 use attach_examples::http_client::{self, KeepAlive};
+use attach_protocol::procfs::ProcStat;
 use serde_json::Value;
 
 /// `expr` evaluated in `pid`, as JSON.
@@ -49,10 +50,7 @@ fn threads_lists_every_thread_with_cpu_time_and_prints_as_a_table() {
 fn thread_states(pid: u32) -> Vec<char> {
     std::fs::read_dir(format!("/proc/{pid}/task"))
         .unwrap()
-        .filter_map(|task| {
-            let stat = std::fs::read_to_string(task.ok()?.path().join("stat")).ok()?;
-            stat.rsplit_once(") ")?.1.chars().next()
-        })
+        .filter_map(|task| Some(ProcStat::read(task.ok()?.path().join("stat"))?.state))
         .collect()
 }
 

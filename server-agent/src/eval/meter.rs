@@ -36,7 +36,8 @@ struct Level {
     variables: usize,
     walked_at: Instant,
     cost: Duration,
-    /// The variables whose copy costs at least `BIG_COPY`, in scope order.
+    /// The variables whose copy costs at least `BIG_COPY`, newest first (the order of
+    /// `Scope::iter_raw`).
     big: Vec<(String, Weight)>,
 }
 
@@ -132,8 +133,8 @@ impl Meter {
         let Some(level) = levels.get(context.call_level()) else {
             return Ok(());
         };
-        // The last variable of that name is the one a read finds.
-        let Some((_, weight)) = level.big.iter().rev().find(|(big, _)| big == name) else {
+        // The newest variable of that name is the one a read finds.
+        let Some((_, weight)) = level.big.iter().find(|(big, _)| big == name) else {
             return Ok(());
         };
         if weight.curried >= BIG_COPY {

@@ -229,12 +229,16 @@ impl ser::SerializeMap for Collect<'_> {
     type Error = Miss;
 
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Miss> {
-        // A JSON object's keys are text: a number key is found by its digits.
-        self.next_is_field = match converted(key)? {
-            Value::String(text) => text == self.field,
-            Value::Number(number) => number.to_string() == self.field,
-            _ => false,
-        };
+        // A JSON object's keys are text: a number key is found by its digits. Only a
+        // key whose text is short enough to be the field is converted (uncharged: it is
+        // at most a few times the field's length), so other keys cost nothing.
+        let could_match = 2 + 6 * self.field.len();
+        self.next_is_field = crate::state::bounded::json_size_within(key, could_match).is_some()
+            && match serde_json::to_value(key) {
+                Ok(Value::String(text)) => text == self.field,
+                Ok(Value::Number(number)) => number.to_string() == self.field,
+                _ => false,
+            };
         Ok(())
     }
 
