@@ -11,13 +11,14 @@
 //! ends its session instead of the agent thread. This module never unlinks anything:
 //! the FIFOs belong to the client.
 
+use std::cell::OnceCell;
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::Instant;
 
 use attach_protocol::fifo::{open_checked, Access, FifoError, FifoOwner};
 use attach_protocol::{
-    decode_line, encode_line, write_all_by, Dir, ErrorKind, FifoPaths, LineReader, ProcStatus,
-    Reply, Request, Token, WireError, MAX_REQUEST_LINE, PROTOCOL_VERSION,
+    decode_line, Dir, ErrorKind, FifoPaths, LineReader, ProcStatus, Reply, Request, Token,
+    WireError, MAX_REQUEST_LINE, PROTOCOL_VERSION,
 };
 use tracing::{debug, info, warn, Level};
 
@@ -25,6 +26,9 @@ use crate::eval::complete;
 use crate::eval::{Evaluator, SessionScope};
 use crate::limits::Limits;
 use crate::rendezvous::Rendezvous;
+
+mod channel;
+use channel::Channel;
 
 /// How much of a command the audit log keeps.
 const AUDIT_COMMAND_CHARS: usize = 200;
@@ -45,9 +49,10 @@ struct Client {
     uid: u32,
     /// Claimed in `hello`; only used for the audit log.
     claimed_pid: u32,
-    /// The claimed pid exists and runs as `uid` or root (checked only when the
-    /// audit log is recorded).
-    pid_verified: bool,
+    /// Whether the claimed pid exists and runs as `uid` or root: read from `/proc`
+    /// once, when the first audit record that shows it is written, so a session
+    /// nobody audits never pays for it.
+    pid_verified: OnceCell<bool>,
     session: String,
     /// Which directory the FIFOs were in: `shared` or `private`.
     rendezvous: &'static str,
@@ -84,11 +89,7 @@ pub(crate) fn answer_doorbell(ctx: &mut AgentContext, evaluator: &Evaluator) {
         Ok((fd, _)) => fd,
         Err(err) => return warn!(target: "attach::agent", %err, "refused the reply FIFO"),
     };
-    let mut channel = Channel {
-        reply,
-        limits: &ctx.limits,
-        held: Vec::new(),
-    };
+    let mut channel = Channel::new(reply, &ctx.limits);
     let (version, claimed_pid) = match hello {
         Ok(hello) => hello,
         Err(why) => {
@@ -105,9 +106,7 @@ pub(crate) fn answer_doorbell(ctx: &mut AgentContext, evaluator: &Evaluator) {
     let client = Client {
         uid,
         claimed_pid,
-        // One `/proc` read per session, on the agent thread; the per-command audit
-        // record (at a level the host chooses) shows it.
-        pid_verified: pid_runs_as(claimed_pid, uid),
+        pid_verified: OnceCell::new(),
         session: format!("{}-{}", std::process::id(), ctx.sessions),
         rendezvous,
     };
@@ -211,7 +210,7 @@ fn serve(
 ) -> &'static str {
     let mut scope = SessionScope::new();
     loop {
-        let line = match reader.read_line(request, Instant::now() + channel.limits.idle_timeout) {
+        let line = match reader.read_line(request, Instant::now() + channel.limits().idle_timeout) {
             Ok(Some(line)) => line,
             Ok(None) => return "client closed the request FIFO",
             Err(WireError::Timeout) => {
@@ -244,7 +243,7 @@ fn serve(
             }
             Ok(Request::Vars { id }) => {
                 let _budget = evaluator.budget(&scope);
-                match complete::vars(&scope, channel.limits.max_reply_bytes) {
+                match complete::vars(&scope, channel.limits().max_reply_bytes) {
                     Ok(value) => Reply::Value {
                         id,
                         value,
@@ -317,7 +316,7 @@ fn evaluate(
             tracing::event!(
                 target: "attach::audit", $level,
                 session = %client.session, uid = client.uid, client_pid = client.claimed_pid,
-                client_pid_verified = client.pid_verified,
+                client_pid_verified = client.pid_verified(),
                 command = %shorten(code), ok = failure.is_none(), failure = ?failure,
                 elapsed_us = started.elapsed().as_micros() as u64,
                 host_fn_us = evaluator.host_time().as_micros() as u64, "evaluated"
@@ -343,54 +342,17 @@ fn shorten(code: &str) -> String {
 }
 
 /// True when `pid` exists and runs as `uid` (or root): the `hello` claim is plausible.
+impl Client {
+    fn pid_verified(&self) -> bool {
+        *self
+            .pid_verified
+            .get_or_init(|| pid_runs_as(self.claimed_pid, self.uid))
+    }
+}
+
 fn pid_runs_as(pid: u32, uid: u32) -> bool {
     ProcStatus::of_pid(pid)
         .ok()
         .and_then(|status| status.euid())
         .is_some_and(|euid| euid == uid || euid == 0)
-}
-
-/// The reply side: one JSON line per reply, size-capped, with a write deadline.
-struct Channel<'a> {
-    reply: OwnedFd,
-    limits: &'a Limits,
-    /// Lines held back to go out with the next reply.
-    held: Vec<u8>,
-}
-
-impl Channel<'_> {
-    /// Keeps `reply` for the next `send`, which writes both at once.
-    fn hold(&mut self, reply: &Reply) {
-        let line = self.capped_line(reply);
-        self.held.extend_from_slice(&line);
-    }
-
-    fn send(&mut self, reply: &Reply) -> Result<(), WireError> {
-        let mut line = std::mem::take(&mut self.held);
-        line.extend_from_slice(&self.capped_line(reply));
-        write_all_by(
-            self.reply.as_fd(),
-            &line,
-            Instant::now() + self.limits.write_timeout,
-        )
-    }
-
-    /// `reply` as one line, or a limit error in its place when it is too long.
-    fn capped_line(&self, reply: &Reply) -> Vec<u8> {
-        let line = encode_line(reply);
-        if line.len() > self.limits.max_reply_bytes {
-            let id = match reply {
-                Reply::Value { id, .. } => Some(*id),
-                _ => None,
-            };
-            let message = format!(
-                "the result is {} bytes, over the {} byte reply limit; \
-                 select less (e.g. a slice or a few keys)",
-                line.len(),
-                self.limits.max_reply_bytes
-            );
-            return encode_line(&Reply::error(id, ErrorKind::Limit, message));
-        }
-        line
-    }
 }
