@@ -66,8 +66,8 @@ fn inspect(pid: u32) -> Option<AgentProcess> {
     if !has_agent_thread(pid) {
         return None;
     }
-    let marker = AgentMarker::of_process(pid).ok()??;
     let status = ProcStatus::of_pid(pid).ok()?;
+    let marker = AgentMarker::of_process(pid, &status).ok()??;
     let uid = status.euid()?;
     Some(AgentProcess {
         pid,

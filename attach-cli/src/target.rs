@@ -7,17 +7,19 @@
 //! process catches (`SigCgt`), that the announced thread is its `attach-agent` thread,
 //! and that we are allowed to signal it (same effective uid, or root).
 //!
-//! The doorbell goes to the agent thread only (`tgkill`), so threads the host started
-//! before the agent, which may not block it, are never interrupted. A pidfd opened
-//! before any check, plus the start times of the process and the thread, make sure a
-//! pid reused since the checks never gets the signal.
+//! The doorbell goes to the agent thread only, so threads the host started before the
+//! agent, which may not block it, are never interrupted. A pid reused since the checks
+//! never gets the signal: where the kernel offers thread pidfds (Linux 6.9), one is
+//! opened before the thread is checked and the signal goes through it, so it reaches
+//! that very thread or nothing; elsewhere `tgkill` follows a fresh comparison of the
+//! process's and the thread's start times with the ones inspected.
 //!
 //! Every file of the session lives in a directory of the target's root, resolved
 //! from a handle on that root without following symlinks (`attach_protocol::dir`).
 //! For a target in its own mount namespace (a container) the root is
 //! `/proc/<pid>/root`, and its agent names FIFOs after its namespaced pid.
 
-use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -31,6 +33,21 @@ use nix::sys::signal::Signal;
 use nix::sys::stat::Mode;
 
 use crate::error::ConnectError;
+
+/// `pidfd_open` flag for a pidfd naming one thread (`O_EXCL`, Linux 6.9).
+const PIDFD_THREAD: libc::c_int = libc::O_EXCL;
+/// `pidfd_send_signal` flag: signal only the thread the pidfd names.
+const PIDFD_SIGNAL_THREAD: libc::c_uint = 1;
+
+/// How the process inspected is told apart from whatever has its pid later.
+#[derive(Debug, Clone)]
+enum Identity {
+    /// A pidfd opened before the checks: it turns readable once the process exits.
+    Pidfd(Arc<OwnedFd>),
+    /// Its start time in clock ticks since boot, where pidfds are missing (old
+    /// kernels, seccomp).
+    StartTicks(u64),
+}
 
 /// A live process we may attach to.
 #[derive(Debug, Clone)]
@@ -51,12 +68,14 @@ pub struct Target {
     /// A handle on the target's root directory, and how messages show it.
     root: Arc<OwnedFd>,
     root_shown: PathBuf,
-    /// Opened before the checks: tells an exited process from a live one (None where
-    /// pidfds are missing: old kernels, seccomp; start times still guard the signal).
-    pidfd: Option<Arc<OwnedFd>>,
-    /// Start times in clock ticks since boot; tell a reused pid or tid apart.
-    start_ticks: u64,
+    /// Tells the process inspected from whatever has its pid later.
+    identity: Identity,
+    /// The agent thread's start time in clock ticks since boot: tells a reused tid
+    /// apart where there is no thread pidfd.
     tid_start_ticks: u64,
+    /// A pidfd for the agent thread, opened before it was checked (None before
+    /// Linux 6.9): the doorbell goes through it.
+    agent_thread: Option<Arc<OwnedFd>>,
 }
 
 impl Target {
@@ -65,9 +84,14 @@ impl Target {
     pub fn inspect(pid: u32, signal: Option<Signal>) -> Result<Target, ConnectError> {
         let pidfd = pidfd_open(pid)?;
         let status = ProcStatus::of_pid(pid).map_err(|_| ConnectError::NoSuchProcess { pid })?;
-        let start_ticks = ProcStat::of_pid(pid)
-            .ok_or(ConnectError::NoSuchProcess { pid })?
-            .start_ticks;
+        let identity = match pidfd {
+            Some(pidfd) => Identity::Pidfd(Arc::new(pidfd)),
+            None => Identity::StartTicks(
+                ProcStat::of_pid(pid)
+                    .ok_or(ConnectError::NoSuchProcess { pid })?
+                    .start_ticks,
+            ),
+        };
         let name = status.name().unwrap_or("?").to_owned();
         let uid = status.euid().ok_or(ConnectError::NoSuchProcess { pid })?;
         let me = nix::unistd::geteuid().as_raw();
@@ -75,7 +99,7 @@ impl Target {
             return Err(ConnectError::PermissionDenied { pid, owner: uid });
         }
         let (root, root_shown) = open_root(pid)?;
-        let marker = AgentMarker::of_process(pid)
+        let marker = AgentMarker::of_process(pid, &status)
             .map_err(|reason| ConnectError::Announcements { pid, reason })?
             .ok_or_else(|| ConnectError::Unannounced {
                 pid,
@@ -93,6 +117,7 @@ impl Target {
             });
         }
         let tid = marker.tid;
+        let agent_thread = thread_pidfd(tid);
         let tid_start_ticks =
             agent_thread_start(pid, tid).ok_or_else(|| ConnectError::Announcements {
                 pid,
@@ -112,9 +137,9 @@ impl Target {
             private_dir: marker.dir.filter(|dir| is_private_dir_of(dir, ns_pid)),
             root: Arc::new(root),
             root_shown,
-            pidfd: pidfd.map(Arc::new),
-            start_ticks,
+            identity,
             tid_start_ticks,
+            agent_thread: agent_thread.map(Arc::new),
         })
     }
 
@@ -142,18 +167,34 @@ impl Target {
     /// Rings the doorbell on the agent thread, if process and thread are still the
     /// ones inspected.
     pub fn ring(&self) -> Result<(), ConnectError> {
-        if !self.is_alive() || agent_thread_start(self.pid, self.tid) != Some(self.tid_start_ticks)
-        {
-            return Err(ConnectError::Exited { pid: self.pid });
-        }
-        // SAFETY: tgkill takes plain integers and touches no memory of ours.
-        let sent = unsafe {
-            libc::syscall(
-                libc::SYS_tgkill,
-                self.pid as libc::pid_t,
-                self.tid as libc::pid_t,
-                self.signal,
-            )
+        let sent = match &self.agent_thread {
+            // SAFETY: pidfd_send_signal takes a descriptor we own, a signal number and
+            // no siginfo (null); it touches no memory of ours.
+            Some(thread) => unsafe {
+                libc::syscall(
+                    libc::SYS_pidfd_send_signal,
+                    thread.as_raw_fd(),
+                    self.signal,
+                    std::ptr::null::<libc::siginfo_t>(),
+                    PIDFD_SIGNAL_THREAD,
+                )
+            },
+            None => {
+                if !self.is_alive()
+                    || agent_thread_start(self.pid, self.tid) != Some(self.tid_start_ticks)
+                {
+                    return Err(ConnectError::Exited { pid: self.pid });
+                }
+                // SAFETY: tgkill takes plain integers and touches no memory of ours.
+                unsafe {
+                    libc::syscall(
+                        libc::SYS_tgkill,
+                        self.pid as libc::pid_t,
+                        self.tid as libc::pid_t,
+                        self.signal,
+                    )
+                }
+            }
         };
         match Errno::result(sent) {
             Ok(_) => Ok(()),
@@ -169,33 +210,46 @@ impl Target {
     /// The pidfd opened before the checks (readable once the process exits), if the
     /// kernel offers pidfds.
     pub fn pidfd(&self) -> Option<BorrowedFd<'_>> {
-        self.pidfd.as_deref().map(AsFd::as_fd)
+        match &self.identity {
+            Identity::Pidfd(pidfd) => Some(pidfd.as_fd()),
+            Identity::StartTicks(_) => None,
+        }
     }
 
     /// False once the process has exited (or its pid was reused).
     pub fn is_alive(&self) -> bool {
-        // A pidfd turns readable when its process exits.
-        let exited = self.pidfd.as_ref().is_some_and(|pidfd| {
-            let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
-            poll(&mut fds, PollTimeout::ZERO).map_or(true, |ready| ready > 0)
-        });
-        !exited
-            && ProcStat::of_pid(self.pid)
-                .is_some_and(|stat| stat.is_running() && stat.start_ticks == self.start_ticks)
+        match &self.identity {
+            Identity::Pidfd(pidfd) => {
+                let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+                poll(&mut fds, PollTimeout::ZERO).is_ok_and(|ready| ready == 0)
+            }
+            Identity::StartTicks(start_ticks) => ProcStat::of_pid(self.pid)
+                .is_some_and(|stat| stat.is_running() && stat.start_ticks == *start_ticks),
+        }
     }
 }
 
 /// A pidfd for `pid`: it keeps naming that very process, even after the pid is
 /// reused. None where the kernel or a seccomp filter does not offer pidfds.
 fn pidfd_open(pid: u32) -> Result<Option<OwnedFd>, ConnectError> {
-    // SAFETY: pidfd_open takes plain integers and returns a new descriptor or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
-    match Errno::result(fd) {
-        // SAFETY: a non-negative return is a descriptor that nothing else owns.
-        Ok(fd) => Ok(Some(unsafe { OwnedFd::from_raw_fd(fd as i32) })),
+    match open_pidfd(pid, 0) {
+        Ok(fd) => Ok(Some(fd)),
         Err(Errno::ESRCH | Errno::EINVAL) => Err(ConnectError::NoSuchProcess { pid }),
         Err(_) => Ok(None),
     }
+}
+
+/// A pidfd for the thread `tid` (Linux 6.9's `PIDFD_THREAD`); None where the kernel
+/// or a seccomp filter does not offer one.
+fn thread_pidfd(tid: u32) -> Option<OwnedFd> {
+    open_pidfd(tid, PIDFD_THREAD).ok()
+}
+
+fn open_pidfd(id: u32, flags: libc::c_int) -> Result<OwnedFd, Errno> {
+    // SAFETY: pidfd_open takes plain integers and returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, id as libc::pid_t, flags) };
+    // SAFETY: a non-negative return is a descriptor that nothing else owns.
+    Errno::result(fd).map(|fd| unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
 /// A handle on the target's root: ours if it shares our mount namespace, else

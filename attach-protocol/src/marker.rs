@@ -14,6 +14,7 @@
 //! whose announcements disagree.
 
 use std::fmt;
+use std::path::Path;
 use std::str::FromStr;
 
 use nix::sys::signal::Signal;
@@ -87,7 +88,8 @@ impl AgentMarker {
     /// it makes none, an error saying why if it makes several that disagree or its
     /// descriptors are closed to us. Announcements naming a thread that is not in the
     /// process are stale (inherited across `fork` from a parent's agent) and ignored.
-    pub fn of_process(pid: u32) -> Result<Option<AgentMarker>, String> {
+    /// `status` is the process's `/proc/<pid>/status`, read by the caller.
+    pub fn of_process(pid: u32, status: &ProcStatus) -> Result<Option<AgentMarker>, String> {
         let closed = |err: std::io::Error| {
             format!(
                 "its descriptors (/proc/{pid}/fd), where an agent announces itself, are closed \
@@ -114,7 +116,7 @@ impl AgentMarker {
             .iter()
             .filter_map(|target| AgentMarker::from_fd_link(&target.to_string_lossy()))
             .filter_map(|marker| {
-                let tid = our_tid(pid, marker.tid)?;
+                let tid = our_tid(pid, marker.tid, status.in_our_pid_namespace())?;
                 Some(AgentMarker { tid, ..marker })
             });
         for marker in markers {
@@ -141,8 +143,14 @@ impl AgentMarker {
 }
 
 /// The thread of `pid` that calls itself `tid` in its own pid namespace (the last
-/// `NSpid` entry), as we number it.
-fn our_tid(pid: u32, tid: u32) -> Option<u32> {
+/// `NSpid` entry), as we number it. A process in our pid namespace numbers its
+/// threads as we do, so the thread only has to be one of its own.
+fn our_tid(pid: u32, tid: u32, in_our_namespace: Option<bool>) -> Option<u32> {
+    if in_our_namespace == Some(true) {
+        return Path::new(&format!("/proc/{pid}/task/{tid}"))
+            .exists()
+            .then_some(tid);
+    }
     let own_ns_tid = |task: u32| {
         ProcStatus::read(format!("/proc/{pid}/task/{task}/status"))
             .ok()?

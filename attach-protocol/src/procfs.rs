@@ -66,6 +66,12 @@ impl ProcStatus {
     pub fn namespaced_pid(&self) -> Option<u32> {
         self.field("NSpid")?.split_whitespace().last()?.parse().ok()
     }
+
+    /// True if the process lives in the pid namespace `/proc` shows (one `NSpid`
+    /// entry): it numbers its threads as we do. None on kernels without `NSpid`.
+    pub fn in_our_pid_namespace(&self) -> Option<bool> {
+        Some(self.field("NSpid")?.split_whitespace().count() == 1)
+    }
 }
 
 impl From<String> for ProcStatus {
