@@ -19,10 +19,10 @@ mod render;
 mod shell;
 mod shell_helper;
 mod stack_text;
+mod status;
 mod style;
 mod watch;
 
-use std::process::ExitCode;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -143,19 +143,24 @@ impl Args {
     }
 }
 
-fn main() -> ExitCode {
+fn main() -> std::process::ExitCode {
+    std::process::ExitCode::from(run())
+}
+
+/// The exit status of the command line.
+fn run() -> u8 {
     let argv: Vec<String> = std::env::args().collect();
     if argv.get(1).map(String::as_str) == Some("completions") {
         return exit_status(completions(argv.get(2).map(String::as_str)), false);
     }
     // The agent's stack helper (see attach_unwind::helper), not a user command.
     if let Some(code) = attach_unwind::helper::run_if_asked(argv.get(1..).unwrap_or_default()) {
-        return ExitCode::from(code);
+        return code;
     }
     match quick::read(&argv) {
         Some(quick::Quick::Version) => {
-            println!("attach {VERSION}");
-            ExitCode::SUCCESS
+            let printed = output::line(&format!("attach {VERSION}"));
+            exit_status(printed.map(|()| status::OK).map_err(Into::into), false)
         }
         Some(quick::Quick::OneShot { target, line }) => {
             interrupt::install();
@@ -177,7 +182,7 @@ fn main() -> ExitCode {
 /// The exit status for a run, after saying on stderr (and as JSON with `--json`)
 /// why it failed. A reader that closed stdout gets 141 and no message, as if
 /// SIGPIPE had ended us.
-fn exit_status(result: anyhow::Result<ExitCode>, as_json: bool) -> ExitCode {
+fn exit_status(result: anyhow::Result<u8>, as_json: bool) -> u8 {
     let err = match result {
         Ok(code) => return code,
         Err(err) => err,
@@ -186,23 +191,23 @@ fn exit_status(result: anyhow::Result<ExitCode>, as_json: bool) -> ExitCode {
         .chain()
         .find_map(|cause| cause.downcast_ref::<OutputClosed>());
     if closed.is_some_and(OutputClosed::reader_left) {
-        return ExitCode::from(141);
+        return status::OUTPUT_CLOSED;
     }
     if as_json && closed.is_none() {
         let _ = json::print(&json::connect_error(None, &format!("{err:#}")));
     }
     eprintln!("attach: {}", escape::text(&format!("{err:#}")));
     match err.downcast_ref::<ConnectError>() {
-        Some(ConnectError::Interrupted) => ExitCode::from(130),
-        _ => ExitCode::from(2),
+        Some(ConnectError::Interrupted) => status::INTERRUPTED,
+        _ => status::NOT_CONNECTED,
     }
 }
 
 /// `attach completions <SHELL>`: the completion script for bash, zsh or fish.
-fn completions(shell: Option<&str>) -> anyhow::Result<ExitCode> {
+fn completions(shell: Option<&str>) -> anyhow::Result<u8> {
     if matches!(shell, Some("-h" | "--help")) {
         output::line(COMPLETIONS_HELP)?;
-        return Ok(ExitCode::SUCCESS);
+        return Ok(status::OK);
     }
     let Some(shell) = shell.and_then(|name| clap_complete::Shell::from_str(name).ok()) else {
         anyhow::bail!(
@@ -213,7 +218,7 @@ fn completions(shell: Option<&str>) -> anyhow::Result<ExitCode> {
     let mut script = Vec::new();
     clap_complete::generate(shell, &mut Args::command(), "attach", &mut script);
     output::write(&String::from_utf8_lossy(&script))?;
-    Ok(ExitCode::SUCCESS)
+    Ok(status::OK)
 }
 
 fn parse_seconds(text: &str) -> Result<Duration, String> {

@@ -2,7 +2,6 @@
 //! or interactive. Errors carry context for the user; exit codes are decided here.
 
 use std::io::IsTerminal;
-use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -15,9 +14,9 @@ use crate::input::InputLines;
 use crate::liveness::ExitWatch;
 use crate::output::{self, OutputClosed};
 use crate::watch::Watch;
-use crate::{fanout, interrupt, json, render, shell, Args};
+use crate::{fanout, interrupt, json, render, shell, status, Args};
 
-pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
+pub fn run(args: &Args) -> anyhow::Result<u8> {
     let options = connect_options(args.timeout, args.signal);
     if let Some(fleet) = Fleet::from_args(&args.fleet)? {
         return fleet.run(args);
@@ -79,7 +78,7 @@ pub fn one_shot(
     line: &str,
     options: &ConnectOptions,
     as_json: bool,
-) -> anyhow::Result<ExitCode> {
+) -> anyhow::Result<u8> {
     let pid = resolve(target, uid)?;
     let (code, show_unit) = split_print(line);
     let outcome = Session::one_shot(pid, options, code)
@@ -124,7 +123,7 @@ fn resolve(target: &str, uid: u32) -> anyhow::Result<u32> {
     }
 }
 
-fn list(as_json: bool) -> anyhow::Result<ExitCode> {
+fn list(as_json: bool) -> anyhow::Result<u8> {
     let found = discover::list();
     if as_json {
         for process in &found {
@@ -135,7 +134,7 @@ fn list(as_json: bool) -> anyhow::Result<ExitCode> {
     } else {
         output::line(&process_table(&found))?;
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(status::OK)
 }
 
 fn process_table(processes: &[AgentProcess]) -> String {
@@ -149,7 +148,7 @@ fn all(
     line: &str,
     options: &ConnectOptions,
     as_json: bool,
-) -> anyhow::Result<ExitCode> {
+) -> anyhow::Result<u8> {
     let processes = discover::named(name, uid);
     if processes.is_empty() {
         bail!(
@@ -159,21 +158,25 @@ fn all(
     }
     let (code, _) = split_print(line);
     let answers = fanout::run_all(processes, code, options);
-    let mut worst = 0u8;
+    let mut worst = status::OK;
     let mut rows = Vec::new();
     for answer in &answers {
         let pid = answer.process.pid;
         let (document, cell) = match &answer.result {
             Ok(outcome) => {
                 let ok = matches!(outcome, Outcome::Value { .. });
-                worst = worst.max(if ok { 0 } else { 1 });
+                worst = worst.max(if ok {
+                    status::OK
+                } else {
+                    status::COMMAND_FAILED
+                });
                 (
                     json::outcome(pid, code, outcome),
                     render::outcome_cell(outcome),
                 )
             }
             Err(err) => {
-                worst = 2;
+                worst = status::NOT_CONNECTED;
                 (
                     json::connect_error(Some(pid), &err.to_string()),
                     format!("error: {err}"),
@@ -188,12 +191,12 @@ fn all(
     if !as_json {
         output::line(&render::table(&rows).unwrap_or_default())?;
     }
-    Ok(ExitCode::from(worst))
+    Ok(worst)
 }
 
 /// One session for all of stdin: every line is a command, results in order. A
 /// worker that exits while we wait for the next line ends the session (status 2).
-fn piped(session: &mut Session, as_json: bool) -> anyhow::Result<ExitCode> {
+fn piped(session: &mut Session, as_json: bool) -> anyhow::Result<u8> {
     let mut all_ok = true;
     let pid = session.target().pid;
     let mut input = InputLines::new(ExitWatch::new(session.target()));
@@ -234,10 +237,10 @@ pub fn split_print(line: &str) -> (&str, bool) {
     }
 }
 
-fn exit_for(ok: bool) -> ExitCode {
+fn exit_for(ok: bool) -> u8 {
     if ok {
-        ExitCode::SUCCESS
+        status::OK
     } else {
-        ExitCode::from(1)
+        status::COMMAND_FAILED
     }
 }

@@ -10,7 +10,6 @@
 
 use std::cell::RefCell;
 use std::io::Write;
-use std::process::ExitCode;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -30,7 +29,7 @@ use crate::liveness::ExitWatch;
 use crate::modes::split_print;
 use crate::shell_helper::ShellHelper;
 use crate::style::Style;
-use crate::{escape, interrupt, json, output, render};
+use crate::{escape, interrupt, json, output, render, status};
 
 const SHELL_HELP: &str = "\
 shell commands:
@@ -51,7 +50,7 @@ struct Toggles {
     time: bool,
 }
 
-pub fn run(session: Session) -> anyhow::Result<ExitCode> {
+pub fn run(session: Session) -> anyhow::Result<u8> {
     let target = session.target().clone();
     output::line(&format!(
         "attached to pid {} ({}), session {}, agent {}. \
@@ -91,7 +90,7 @@ pub fn run(session: Session) -> anyhow::Result<ExitCode> {
         let line = match read {
             Ok(line) => line,
             Err(ReadlineError::Interrupted) => continue,
-            Err(ReadlineError::Eof) => return Ok(ExitCode::SUCCESS),
+            Err(ReadlineError::Eof) => return Ok(status::OK),
             Err(err) => return Err(err).context("cannot read the terminal"),
         };
         let command = line.trim();
@@ -104,7 +103,7 @@ pub fn run(session: Session) -> anyhow::Result<ExitCode> {
             }
         }
         if matches!(command, "exit" | "quit" | ":quit" | ":q") {
-            return Ok(ExitCode::SUCCESS);
+            return Ok(status::OK);
         }
         let mut session = session.borrow_mut();
         match shell_command(command, &mut session, &mut toggles) {

@@ -7,13 +7,12 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::io::IsTerminal;
-use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use attach_cli::{ConnectError, ConnectOptions, Outcome, Session};
 
 use crate::output::{self, OutputClosed};
-use crate::{discover, escape, fanout, interrupt, json, render};
+use crate::{discover, escape, fanout, interrupt, json, render, status};
 
 /// Values kept for the sparkline.
 const HISTORY: usize = 40;
@@ -69,13 +68,13 @@ pub fn sparkline(values: impl Iterator<Item = f64> + Clone) -> String {
 
 impl Watch<'_> {
     /// Watches one process through one session.
-    pub fn one(&self, pid: u32, options: &ConnectOptions) -> anyhow::Result<ExitCode> {
+    pub fn one(&self, pid: u32, options: &ConnectOptions) -> anyhow::Result<u8> {
         let mut session = Session::connect(pid, options)?;
         let mut trend = Trend::default();
         loop {
             let outcome = match session.eval(self.expr) {
                 Ok(outcome) => outcome,
-                Err(ConnectError::Interrupted) => return Ok(ExitCode::SUCCESS),
+                Err(ConnectError::Interrupted) => return Ok(status::OK),
                 Err(err) => return Err(err.into()),
             };
             if self.as_json {
@@ -96,18 +95,18 @@ impl Watch<'_> {
                 self.draw(&format!("attach {pid} --watch \"{}\"", self.expr), &text)?;
             }
             if !self.pause()? {
-                return Ok(ExitCode::SUCCESS);
+                return Ok(status::OK);
             }
         }
     }
 
     /// Watches every process of `uid` named `name`, as a live table.
-    pub fn all(&self, name: &str, uid: u32, options: &ConnectOptions) -> anyhow::Result<ExitCode> {
+    pub fn all(&self, name: &str, uid: u32, options: &ConnectOptions) -> anyhow::Result<u8> {
         let mut trends: BTreeMap<u32, Trend> = BTreeMap::new();
         loop {
             let answers = fanout::run_all(discover::named(name, uid), self.expr, options);
             if interrupt::requested() {
-                return Ok(ExitCode::SUCCESS);
+                return Ok(status::OK);
             }
             let mut rows = Vec::new();
             for answer in &answers {
@@ -141,7 +140,7 @@ impl Watch<'_> {
                 )?;
             }
             if !self.pause()? {
-                return Ok(ExitCode::SUCCESS);
+                return Ok(status::OK);
             }
         }
     }

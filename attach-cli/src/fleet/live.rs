@@ -9,11 +9,11 @@
 //! dropped, however the watch ends.
 
 use std::collections::BTreeMap;
-use std::process::{Child, ExitCode, ExitStatus};
+use std::process::{Child, ExitStatus};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::{interrupt, json, render};
+use crate::{interrupt, json, render, status};
 use serde_json::Value;
 
 use super::child::{self, End, Finished};
@@ -39,7 +39,7 @@ struct Stream {
     news: Vec<Value>,
 }
 
-pub fn run(fleet: &Fleet, remote: &[String], expr: &str, args: &Args) -> anyhow::Result<ExitCode> {
+pub fn run(fleet: &Fleet, remote: &[String], expr: &str, args: &Args) -> anyhow::Result<u8> {
     let watch = Watch {
         expr,
         interval: args.interval,
@@ -82,7 +82,7 @@ pub fn run(fleet: &Fleet, remote: &[String], expr: &str, args: &Args) -> anyhow:
             }
         }
         if interrupt::requested() {
-            return Ok(ExitCode::SUCCESS);
+            return Ok(status::OK);
         }
         let documents: Vec<&Value> = streams
             .iter()
@@ -95,10 +95,10 @@ pub fn run(fleet: &Fleet, remote: &[String], expr: &str, args: &Args) -> anyhow:
         }
         if streams.iter().all(|stream| stream.child.is_none()) {
             let worst = documents.iter().map(|d| rows::severity(d)).max();
-            return Ok(ExitCode::from(worst.unwrap_or(2)));
+            return Ok(worst.unwrap_or(status::NOT_CONNECTED));
         }
         if !watch.pause()? {
-            return Ok(ExitCode::SUCCESS);
+            return Ok(status::OK);
         }
     }
 }

@@ -14,12 +14,11 @@ mod rows;
 mod transport;
 
 use std::io::IsTerminal;
-use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::{escape, interrupt, json, output, render};
+use crate::{escape, interrupt, json, output, render, status};
 use anyhow::{bail, Context};
 
 use crate::Args;
@@ -96,7 +95,7 @@ impl Fleet {
     }
 
     /// Does what `args` ask on every host.
-    pub fn run(&self, args: &Args) -> anyhow::Result<ExitCode> {
+    pub fn run(&self, args: &Args) -> anyhow::Result<u8> {
         if args.list {
             return self.fan_out(
                 &[self.remote.clone(), "--json".into(), "--list".into()],
@@ -144,7 +143,7 @@ impl Fleet {
     }
 
     /// Runs `remote` on every host, at most `--parallel` at once; one merged answer.
-    fn fan_out(&self, remote: &[String], args: &Args) -> anyhow::Result<ExitCode> {
+    fn fan_out(&self, remote: &[String], args: &Args) -> anyhow::Result<u8> {
         let answers = self.each_host(|host| {
             let finished = match self.transport.command(host, remote, false) {
                 Ok(command) => child::run(command, self.host_timeout),
@@ -153,7 +152,7 @@ impl Fleet {
             rows::documents(host, &finished, &self.reach(), args.list)
         });
         if interrupt::requested() {
-            return Ok(ExitCode::from(130));
+            return Ok(status::INTERRUPTED);
         }
         let documents: Vec<&serde_json::Value> = answers.iter().flatten().collect();
         warn_about_protocols(&documents);
@@ -178,7 +177,7 @@ impl Fleet {
             }
         }
         let worst = documents.iter().map(|d| rows::severity(d)).max();
-        Ok(ExitCode::from(worst.unwrap_or(0)))
+        Ok(worst.unwrap_or(status::OK))
     }
 
     /// `job` for every host on a bounded pool of threads; results in host order.
@@ -208,7 +207,7 @@ impl Fleet {
     }
 
     /// The remote attach's own shell, over a terminal the transport carries.
-    fn interactive(&self, remote: &[String]) -> anyhow::Result<ExitCode> {
+    fn interactive(&self, remote: &[String]) -> anyhow::Result<u8> {
         let [host] = self.hosts.as_slice() else {
             bail!(
                 "an interactive session needs one host, not {}; give a command with -e to run it on all of them",
@@ -217,12 +216,12 @@ impl Fleet {
         };
         let tty = std::io::stdin().is_terminal();
         let name = self.transport.name();
-        let status = self
+        let ended = self
             .transport
             .command(host, remote, tty)?
             .status()
             .with_context(|| format!("cannot run {name:?}; install it or fix the transport"))?;
-        let code = status.code().unwrap_or(2);
+        let code = ended.code().unwrap_or(status::NOT_CONNECTED.into());
         match code {
             127 => eprintln!(
                 "attach: {:?} is not installed on {host} (exit 127 through {name}); install it there or name it with --remote-attach PATH",
@@ -233,7 +232,7 @@ impl Fleet {
             }
             _ => {}
         }
-        Ok(ExitCode::from(u8::try_from(code).unwrap_or(2)))
+        Ok(u8::try_from(code).unwrap_or(status::NOT_CONNECTED))
     }
 }
 

@@ -9,7 +9,7 @@
 
 use attach_cli::Outcome;
 
-use crate::render;
+use crate::{render, status};
 use attach_protocol::{ErrorKind, PROTOCOL_VERSION};
 use serde_json::{json, Value};
 
@@ -97,18 +97,18 @@ pub fn failure(host: &str, message: &str) -> Value {
 /// The exit status a document calls for: 0 fine, 1 a command failed, 2 no answer.
 pub fn severity(document: &Value) -> u8 {
     if document["ok"] != false {
-        return 0;
+        return status::OK;
     }
     match document["error"]["kind"].as_str() {
-        Some("connect" | "transport") => 2,
-        _ => 1,
+        Some("connect" | "transport") => status::NOT_CONNECTED,
+        _ => status::COMMAND_FAILED,
     }
 }
 
 /// A host or process that could not be reached, in full: a line for stderr under the
 /// table, whose cells are cut short.
 pub fn explanation(document: &Value) -> Option<String> {
-    if severity(document) < 2 {
+    if severity(document) != status::NOT_CONNECTED {
         return None;
     }
     let message = document["error"]["message"].as_str()?;
