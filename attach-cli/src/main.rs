@@ -2,6 +2,11 @@
 //! one-shot, piped, interactive) and maps failures to exit codes: 0 ok, 1 a command
 //! failed, 2 could not connect or the session broke, 130 interrupted, 141 stdout
 //! closed by its reader (quietly, as a process stopped by SIGPIPE).
+//!
+//! The process starts at the C `main` below, not at a Rust `fn main`: `start` says why.
+
+// The test harness brings its own `main`.
+#![cfg_attr(not(test), no_main)]
 
 mod discover;
 mod escape;
@@ -19,6 +24,8 @@ mod render;
 mod shell;
 mod shell_helper;
 mod stack_text;
+#[cfg(not(test))]
+mod start;
 mod status;
 mod style;
 mod watch;
@@ -143,11 +150,19 @@ impl Args {
     }
 }
 
-fn main() -> std::process::ExitCode {
-    std::process::ExitCode::from(run())
+/// Where the C runtime starts attach, with std's start-up done by `start`.
+#[cfg(not(test))]
+#[no_mangle]
+pub extern "C" fn main(
+    _argc: std::ffi::c_int,
+    _argv: *const *const std::ffi::c_char,
+) -> std::ffi::c_int {
+    start::run(run)
 }
 
-/// The exit status of the command line.
+/// What a Rust `fn main` would do: the exit status of the command line.
+// Unit tests start at the harness's `main`, which never calls this.
+#[cfg_attr(test, allow(dead_code))]
 fn run() -> u8 {
     let argv: Vec<String> = std::env::args().collect();
     if argv.get(1).map(String::as_str) == Some("completions") {

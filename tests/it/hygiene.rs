@@ -1,18 +1,20 @@
 //! The client looks after itself: a planted history file is not followed, a closed
-//! stdout ends attach at once, and a worker that dies while attach waits for its own
-//! input is noticed within a second, with status 2.
+//! stdout ends attach at once, a standard descriptor closed at start is /dev/null
+//! (never the next file attach opens), and a worker that dies while attach waits for
+//! its own input is noticed within a second, with status 2.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 
 use crate::support::pty::Pty;
 use crate::support::tempdir::TempDir;
-use crate::support::{attach_bin, wait_child, Worker};
+use crate::support::{attach_bin, wait_child, Worker, WAIT};
 
 /// Runs the shell with its state in `state`, types `6 * 7`, leaves; returns the
 /// screen up to the answer.
@@ -145,17 +147,67 @@ fn watch_stops_as_soon_as_its_reader_goes_away() {
 #[test]
 fn output_into_a_closed_pipe_ends_quietly() {
     let worker = Worker::fixture(&[]);
-    let (reader, writer) = nix::unistd::pipe().unwrap();
-    drop(reader);
-    let run = Command::new(attach_bin())
-        .args([&worker.pid.to_string(), "-e", "counter"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(writer))
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert_eq!((run.status.code(), stderr.as_ref()), (Some(141), ""));
+    let pid = worker.pid.to_string();
+    for args in [&[pid.as_str(), "-e", "counter"][..], &["--version"]] {
+        let (reader, writer) = nix::unistd::pipe().unwrap();
+        drop(reader);
+        let run = Command::new(attach_bin())
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(writer))
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        let ended = (run.status.code(), stderr.as_ref());
+        assert_eq!(ended, (Some(141), ""), "attach {args:?}");
+    }
+}
+
+#[test]
+fn a_stdout_closed_at_start_is_dev_null_not_the_next_file_opened() {
+    let worker = Worker::fixture(&[]);
+    let mut command = Command::new(attach_bin());
+    command
+        .arg(worker.pid.to_string())
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped());
+    // SAFETY: between fork and exec the child only calls close(2), which is
+    // async-signal-safe.
+    unsafe {
+        command.pre_exec(|| {
+            nix::libc::close(1);
+            Ok(())
+        });
+    }
+    // Looked at once the session's reply FIFO is open and attach waits for stdin:
+    // before that, a dynamic loader opens each library as the lowest free
+    // descriptor, fd 1, for a moment.
+    let mut child = command.spawn().unwrap();
+    let fds = PathBuf::from(format!("/proc/{}/fd", child.id()));
+    let deadline = Instant::now() + WAIT;
+    while !holds_reply_fifo(&fds) {
+        assert!(Instant::now() < deadline, "attach never opened its session");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let stdout = std::fs::read_link(fds.join("1"));
+    assert_eq!(stdout.unwrap(), Path::new("/dev/null"));
+    let mut input = child.stdin.take().unwrap();
+    writeln!(input, "counter").unwrap();
+    drop(input);
+    let (code, stderr) = ended(&mut child);
+    assert_eq!((code, stderr.as_str()), (Some(0), ""));
+    assert_eq!(worker.leftover_fifos(), Vec::<String>::new());
+}
+
+/// True when a descriptor in `fds` (a `/proc/PID/fd`) is a session's reply FIFO.
+fn holds_reply_fifo(fds: &Path) -> bool {
+    std::fs::read_dir(fds).is_ok_and(|entries| {
+        entries.flatten().any(|entry| {
+            std::fs::read_link(entry.path())
+                .is_ok_and(|target| target.to_string_lossy().ends_with(".reply"))
+        })
+    })
 }
 
 #[test]
