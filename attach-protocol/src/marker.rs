@@ -18,6 +18,8 @@ use std::path::Path;
 use std::str::FromStr;
 
 use nix::sys::signal::Signal;
+use rustix::fs::{Mode, OFlags};
+use rustix::io::Errno;
 
 use crate::procfs::ProcStatus;
 
@@ -97,24 +99,15 @@ impl AgentMarker {
                  CAP_SYS_PTRACE, so nothing was sent"
             )
         };
-        let denied = |err: &std::io::Error| err.kind() == std::io::ErrorKind::PermissionDenied;
-        let fds = match std::fs::read_dir(format!("/proc/{pid}/fd")) {
-            Ok(fds) => fds,
-            Err(err) if denied(&err) => return Err(closed(err)),
-            Err(_) => return Ok(None),
+        let links = match descriptor_links(pid) {
+            Ok(Some(links)) => links,
+            Ok(None) => return Ok(None),
+            Err(errno) => return Err(closed(errno.into())),
         };
-        let mut links = Vec::new();
-        for fd in fds.flatten() {
-            match std::fs::read_link(fd.path()) {
-                Ok(link) => links.push(link),
-                Err(err) if denied(&err) => return Err(closed(err)),
-                Err(_) => {}
-            }
-        }
         let mut found: Vec<AgentMarker> = Vec::new();
         let markers = links
             .iter()
-            .filter_map(|target| AgentMarker::from_fd_link(&target.to_string_lossy()))
+            .filter_map(|target| AgentMarker::from_fd_link(target))
             .filter_map(|marker| {
                 let tid = our_tid(pid, marker.tid, status.in_our_pid_namespace())?;
                 Some(AgentMarker { tid, ..marker })
@@ -140,6 +133,41 @@ impl AgentMarker {
             )),
         }
     }
+}
+
+/// The link target of every open descriptor of `pid`, or None once it is gone; an
+/// error only when the kernel refuses us (another uid's process). The directory is
+/// opened once and each link is read relative to it: one name to look up per
+/// descriptor instead of a path of four.
+fn descriptor_links(pid: u32) -> Result<Option<Vec<String>>, Errno> {
+    let denied = |errno: Errno| matches!(errno, Errno::ACCESS | Errno::PERM);
+    let dir = match rustix::fs::open(
+        format!("/proc/{pid}/fd"),
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) {
+        Ok(dir) => dir,
+        Err(errno) if denied(errno) => return Err(errno),
+        Err(_) => return Ok(None),
+    };
+    let mut entries = rustix::fs::Dir::new(dir)?;
+    let mut names = Vec::new();
+    while let Some(Ok(entry)) = entries.read() {
+        if !entry.file_name().to_bytes().starts_with(b".") {
+            names.push(entry.file_name().to_owned());
+        }
+    }
+    let dir = entries.fd()?;
+    let mut links = Vec::with_capacity(names.len());
+    for name in names {
+        match rustix::fs::readlinkat(dir, name.as_c_str(), Vec::new()) {
+            Ok(link) => links.push(link.to_string_lossy().into_owned()),
+            Err(errno) if denied(errno) => return Err(errno),
+            // Closed since the listing.
+            Err(_) => {}
+        }
+    }
+    Ok(Some(links))
 }
 
 /// The thread of `pid` that calls itself `tid` in its own pid namespace (the last
