@@ -10,8 +10,8 @@
 //! (else a file opened later would take its number and get our output), status 101
 //! on a panic, stdout flushed. It drops the rest: a stack overflow is a plain
 //! SIGSEGV without std's message (still a crash, at the kernel's or glibc's guard
-//! page), and a panic on the main thread names it `<unnamed>`. `std::env::args` needs nothing here: glibc hands argv to std's
-//! `.init_array` function.
+//! page), and a panic on the main thread names it `<unnamed>`. `std::env::args`
+//! needs nothing here: glibc hands argv to std's `.init_array` function.
 //!
 //! This must never install a signal handler that runs code, open a file before
 //! descriptors 0-2 are checked, or let a panic unwind into the C caller (that aborts).
