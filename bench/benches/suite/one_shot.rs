@@ -2,7 +2,9 @@
 //! process pays to start: `sh -c :`, a Rust "hello world" built with the release
 //! profile (linked statically like `attach`, and as Cargo links by default), a static
 //! C one, `attach --version` (our own start-up) and jattach asking an idle JVM for
-//! `VM.uptime`. The session's own cost is the one-shot minus `attach --version`.
+//! `VM.uptime`. The session's own cost is the one-shot minus `attach --version`. A
+//! bare C client of the protocol (`bench/bare_client.c`: FIFOs, doorbell, answer; no
+//! discovery, no checks) shows how much of that cost the protocol itself takes here.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -13,6 +15,10 @@ use attach_examples::workspace_bin::{workspace_bin, ATTACH_LINK_FLAGS};
 use crate::{run_quietly, show, start, stop, time_each, verdict, Stats};
 
 const RUNS: usize = 400;
+
+const C_HELLO: &str = "C hello world, `cc -O2 -static`";
+const BARE_CLIENT: &str =
+    "bare protocol client in C, no discovery or checks (`bench/bare_client.c`, `cc -O2 -static`)";
 
 /// One program in the comparison: a table label and the command line.
 struct Contender {
@@ -71,7 +77,7 @@ fn installed(program: &Path, dir: &Path) -> PathBuf {
 
 /// The hello worlds, compiled into `dir`: the Rust one with the release profile's
 /// settings (static like `attach`, then dynamic as Cargo links by default), and a
-/// static C one when a C compiler is installed.
+/// static C one and the bare protocol client when a C compiler is installed.
 fn hello_worlds(dir: &Path) -> Vec<(&'static str, Option<PathBuf>)> {
     let here = Path::new(env!("CARGO_MANIFEST_DIR"));
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
@@ -89,6 +95,7 @@ fn hello_worlds(dir: &Path) -> Vec<(&'static str, Option<PathBuf>)> {
         compiles(&rustc, &args, &here.join("hello.rs"), &output).then(|| installed(&output, dir))
     };
     let c_static = dir.join("hello-c-static.linked");
+    let bare = dir.join("bare-client.linked");
     vec![
         (
             "Rust hello world, release profile, static like `attach`",
@@ -99,12 +106,35 @@ fn hello_worlds(dir: &Path) -> Vec<(&'static str, Option<PathBuf>)> {
             rust("hello-rust", &[]),
         ),
         (
-            "C hello world, `cc -O2 -static`",
+            C_HELLO,
             (on_path("cc")
                 && compiles("cc", &["-O2", "-static"], &here.join("hello.c"), &c_static))
             .then(|| installed(&c_static, dir)),
         ),
+        (
+            BARE_CLIENT,
+            (on_path("cc")
+                && compiles(
+                    "cc",
+                    &["-O2", "-static"],
+                    &here.join("bare_client.c"),
+                    &bare,
+                ))
+            .then(|| installed(&bare, dir)),
+        ),
     ]
+}
+
+/// The tid of `pid`'s `attach-agent` thread, for the bare client.
+fn agent_thread(pid: u32) -> Option<String> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .ok()?
+        .flatten()
+        .find(|task| {
+            std::fs::read_to_string(task.path().join("comm"))
+                .is_ok_and(|comm| comm.trim_end() == attach_protocol::AGENT_THREAD_NAME)
+        })
+        .map(|task| task.file_name().to_string_lossy().into_owned())
 }
 
 /// An idle JVM, compiled from `bench/Idle.java` into `dir`.
@@ -144,9 +174,15 @@ pub fn run() {
         Contender::new("floor: `sh -c :`", Path::new("sh"), &["-c", ":"]),
     ];
     let mut missing = Vec::new();
+    let agent_tid = agent_thread(worker.id()).expect("the worker runs an agent thread");
     for (label, program) in hello_worlds(&scratch) {
+        let args: &[&str] = if label == BARE_CLIENT {
+            &[&pid, &agent_tid]
+        } else {
+            &[]
+        };
         match program {
-            Some(program) => contenders.push(Contender::new(label, &program, &[])),
+            Some(program) => contenders.push(Contender::new(label, &program, args)),
             None => missing.push(format!("| {label} | not measured: no compiler | | |")),
         }
     }
@@ -255,5 +291,15 @@ fn print_tables(contenders: &[Contender], missing: &[String]) {
         ratio(session, floor),
         0.25,
     );
+    if let (Some(bare), Some(c_hello)) = (p50(BARE_CLIENT), p50(C_HELLO)) {
+        let protocol = bare.saturating_sub(c_hello);
+        println!(
+            "\nThe protocol alone (bare C client − C hello world) takes {} = {:.2} × `sh -c :`; \
+             attach's discovery, checks and own code add {} to it.",
+            show(protocol),
+            ratio(protocol, floor),
+            show(session.saturating_sub(protocol)),
+        );
+    }
     println!();
 }
