@@ -137,6 +137,15 @@ pub enum ConnectError {
         /// The target.
         pid: u32,
     },
+    /// The process lives, but the agent thread that was checked has ended.
+    #[error(
+        "the agent thread of process {pid} ended before it was signalled (its agent \
+         stopped or restarted); attach again"
+    )]
+    AgentThreadEnded {
+        /// The target.
+        pid: u32,
+    },
     /// The agent ended the session.
     #[error("the agent closed the session ({reason}); attach again to start a new one")]
     Closed {

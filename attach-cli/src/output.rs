@@ -13,7 +13,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 /// Stdout can no longer be written: its reader closed it, or the write failed.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot write to standard output: {0}")]
+#[error("cannot write to standard output")]
 pub struct OutputClosed(#[source] pub std::io::Error);
 
 impl OutputClosed {

@@ -16,6 +16,11 @@
 //! This must never install a signal handler that runs code, open a file before
 //! descriptors 0-2 are checked, or let a panic unwind into the C caller (that aborts).
 
+// std fills `std::env::args` from glibc's call of its `.init_array` function; with
+// another C library attach would see no arguments at all.
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+compile_error!("attach's C entry point (start.rs) relies on glibc handing argv to std");
+
 use std::ffi::c_int;
 use std::io::Write;
 use std::os::fd::{AsRawFd, IntoRawFd, RawFd};

@@ -9,10 +9,12 @@
 //!
 //! The doorbell goes to the agent thread only, so threads the host started before the
 //! agent, which may not block it, are never interrupted. A pid reused since the checks
-//! never gets the signal: where the kernel offers thread pidfds (Linux 6.9), one is
-//! opened before the thread is checked and the signal goes through it, so it reaches
-//! that very thread or nothing; elsewhere `tgkill` follows a fresh comparison of the
-//! process's and the thread's start times with the ones inspected.
+//! never gets the signal. Every `/proc/<pid>` read is of the process inspected: a
+//! pidfd opened first (or, without pidfds, its start time read first) is checked for
+//! an exit after the last of them. Where the kernel offers thread pidfds (Linux 6.9),
+//! one is opened before the agent thread is checked and the signal goes through it,
+//! so it reaches that very thread or nothing; elsewhere `tgkill` follows a fresh look
+//! at the process (alive) and the thread (same start time).
 //!
 //! Every file of the session lives in a directory of the target's root, resolved
 //! from a handle on that root without following symlinks (`attach_protocol::dir`).
@@ -34,11 +36,6 @@ use nix::sys::stat::Mode;
 
 use crate::error::ConnectError;
 
-/// `pidfd_open` flag for a pidfd naming one thread (`O_EXCL`, Linux 6.9).
-const PIDFD_THREAD: libc::c_int = libc::O_EXCL;
-/// `pidfd_send_signal` flag: signal only the thread the pidfd names.
-const PIDFD_SIGNAL_THREAD: libc::c_uint = 1;
-
 /// How the process inspected is told apart from whatever has its pid later.
 #[derive(Debug, Clone)]
 enum Identity {
@@ -47,6 +44,16 @@ enum Identity {
     /// Its start time in clock ticks since boot, where pidfds are missing (old
     /// kernels, seccomp).
     StartTicks(u64),
+}
+
+/// How the doorbell reaches the agent thread, and only it.
+#[derive(Debug, Clone)]
+enum Doorbell {
+    /// A pidfd of the thread, opened before its name was checked (Linux 6.9).
+    ThreadPidfd(Arc<OwnedFd>),
+    /// `tgkill`, once the thread's start time (clock ticks since boot) is found the
+    /// same as when it was checked.
+    Tgkill { tid_start_ticks: u64 },
 }
 
 /// A live process we may attach to.
@@ -70,21 +77,14 @@ pub struct Target {
     root_shown: PathBuf,
     /// Tells the process inspected from whatever has its pid later.
     identity: Identity,
-    /// The agent thread's start time in clock ticks since boot: tells a reused tid
-    /// apart where there is no thread pidfd.
-    tid_start_ticks: u64,
-    /// A pidfd for the agent thread, opened before it was checked (None before
-    /// Linux 6.9): the doorbell goes through it.
-    agent_thread: Option<Arc<OwnedFd>>,
+    doorbell: Doorbell,
 }
 
 impl Target {
     /// Inspects `pid` and checks that it can be attached to. `signal` overrides the
     /// announced doorbell.
     pub fn inspect(pid: u32, signal: Option<Signal>) -> Result<Target, ConnectError> {
-        let pidfd = pidfd_open(pid)?;
-        let status = ProcStatus::of_pid(pid).map_err(|_| ConnectError::NoSuchProcess { pid })?;
-        let identity = match pidfd {
+        let identity = match pidfd_open(pid)? {
             Some(pidfd) => Identity::Pidfd(Arc::new(pidfd)),
             None => Identity::StartTicks(
                 ProcStat::of_pid(pid)
@@ -92,6 +92,7 @@ impl Target {
                     .start_ticks,
             ),
         };
+        let status = ProcStatus::of_pid(pid).map_err(|_| ConnectError::NoSuchProcess { pid })?;
         let name = status.name().unwrap_or("?").to_owned();
         let uid = status.euid().ok_or(ConnectError::NoSuchProcess { pid })?;
         let me = nix::unistd::geteuid().as_raw();
@@ -117,7 +118,7 @@ impl Target {
             });
         }
         let tid = marker.tid;
-        let agent_thread = thread_pidfd(tid);
+        let thread = open_pidfd(tid, libc::PIDFD_THREAD as libc::c_int).ok();
         let tid_start_ticks =
             agent_thread_start(pid, tid).ok_or_else(|| ConnectError::Announcements {
                 pid,
@@ -126,8 +127,12 @@ impl Target {
                     attach_protocol::AGENT_THREAD_NAME
                 ),
             })?;
+        let doorbell = match thread {
+            Some(thread) => Doorbell::ThreadPidfd(Arc::new(thread)),
+            None => Doorbell::Tgkill { tid_start_ticks },
+        };
         let ns_pid = status.namespaced_pid().unwrap_or(pid);
-        Ok(Target {
+        let target = Target {
             pid,
             name,
             uid,
@@ -138,9 +143,13 @@ impl Target {
             root: Arc::new(root),
             root_shown,
             identity,
-            tid_start_ticks,
-            agent_thread: agent_thread.map(Arc::new),
-        })
+            doorbell,
+        };
+        // Alive now, so every `/proc/<pid>` read above was of the process inspected.
+        if !target.is_alive() {
+            return Err(ConnectError::Exited { pid });
+        }
+        Ok(target)
     }
 
     /// The target's shared `/tmp`, which must be a real sticky directory in its root.
@@ -167,21 +176,21 @@ impl Target {
     /// Rings the doorbell on the agent thread, if process and thread are still the
     /// ones inspected.
     pub fn ring(&self) -> Result<(), ConnectError> {
-        let sent = match &self.agent_thread {
+        let sent = match &self.doorbell {
             // SAFETY: pidfd_send_signal takes a descriptor we own, a signal number and
             // no siginfo (null); it touches no memory of ours.
-            Some(thread) => unsafe {
+            Doorbell::ThreadPidfd(thread) => unsafe {
                 libc::syscall(
                     libc::SYS_pidfd_send_signal,
                     thread.as_raw_fd(),
                     self.signal,
                     std::ptr::null::<libc::siginfo_t>(),
-                    PIDFD_SIGNAL_THREAD,
+                    libc::PIDFD_SIGNAL_THREAD,
                 )
             },
-            None => {
+            Doorbell::Tgkill { tid_start_ticks } => {
                 if !self.is_alive()
-                    || agent_thread_start(self.pid, self.tid) != Some(self.tid_start_ticks)
+                    || agent_thread_start(self.pid, self.tid) != Some(*tid_start_ticks)
                 {
                     return Err(ConnectError::Exited { pid: self.pid });
                 }
@@ -198,6 +207,9 @@ impl Target {
         };
         match Errno::result(sent) {
             Ok(_) => Ok(()),
+            Err(Errno::ESRCH) if self.is_alive() => {
+                Err(ConnectError::AgentThreadEnded { pid: self.pid })
+            }
             Err(Errno::ESRCH) => Err(ConnectError::Exited { pid: self.pid }),
             Err(Errno::EPERM) => Err(ConnectError::PermissionDenied {
                 pid: self.pid,
@@ -239,12 +251,8 @@ fn pidfd_open(pid: u32) -> Result<Option<OwnedFd>, ConnectError> {
     }
 }
 
-/// A pidfd for the thread `tid` (Linux 6.9's `PIDFD_THREAD`); None where the kernel
-/// or a seccomp filter does not offer one.
-fn thread_pidfd(tid: u32) -> Option<OwnedFd> {
-    open_pidfd(tid, PIDFD_THREAD).ok()
-}
-
+/// `pidfd_open(2)`: a pidfd for a process (`flags` 0) or, with `PIDFD_THREAD` (Linux
+/// 6.9), for one thread.
 fn open_pidfd(id: u32, flags: libc::c_int) -> Result<OwnedFd, Errno> {
     // SAFETY: pidfd_open takes plain integers and returns a new descriptor or -1.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, id as libc::pid_t, flags) };

@@ -109,7 +109,7 @@ impl AgentMarker {
             .iter()
             .filter_map(|target| AgentMarker::from_fd_link(target))
             .filter_map(|marker| {
-                let tid = our_tid(pid, marker.tid, status.in_our_pid_namespace())?;
+                let tid = our_tid(pid, marker.tid, status.in_proc_pid_namespace())?;
                 Some(AgentMarker { tid, ..marker })
             });
         for marker in markers {
@@ -150,14 +150,19 @@ fn descriptor_links(pid: u32) -> Result<Option<Vec<String>>, Errno> {
         Err(errno) if denied(errno) => return Err(errno),
         Err(_) => return Ok(None),
     };
-    let mut entries = rustix::fs::Dir::new(dir)?;
+    let Ok(mut entries) = rustix::fs::Dir::new(dir) else {
+        return Ok(None);
+    };
     let mut names = Vec::new();
+    // A listing that fails part way (the process exited) ends with what it read.
     while let Some(Ok(entry)) = entries.read() {
         if !entry.file_name().to_bytes().starts_with(b".") {
             names.push(entry.file_name().to_owned());
         }
     }
-    let dir = entries.fd()?;
+    let Ok(dir) = entries.fd() else {
+        return Ok(None);
+    };
     let mut links = Vec::with_capacity(names.len());
     for name in names {
         match rustix::fs::readlinkat(dir, name.as_c_str(), Vec::new()) {
@@ -171,10 +176,11 @@ fn descriptor_links(pid: u32) -> Result<Option<Vec<String>>, Errno> {
 }
 
 /// The thread of `pid` that calls itself `tid` in its own pid namespace (the last
-/// `NSpid` entry), as we number it. A process in our pid namespace numbers its
-/// threads as we do, so the thread only has to be one of its own.
-fn our_tid(pid: u32, tid: u32, in_our_namespace: Option<bool>) -> Option<u32> {
-    if in_our_namespace == Some(true) {
+/// `NSpid` entry), as we (and `/proc`) number it. A process in the pid namespace of
+/// `/proc` numbers its threads as `/proc` does, so the thread only has to be one of
+/// its own (`/proc/<pid>/task` lists no other process's threads).
+fn our_tid(pid: u32, tid: u32, in_proc_namespace: Option<bool>) -> Option<u32> {
+    if in_proc_namespace == Some(true) {
         return Path::new(&format!("/proc/{pid}/task/{tid}"))
             .exists()
             .then_some(tid);

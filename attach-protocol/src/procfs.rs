@@ -67,9 +67,10 @@ impl ProcStatus {
         self.field("NSpid")?.split_whitespace().last()?.parse().ok()
     }
 
-    /// True if the process lives in the pid namespace `/proc` shows (one `NSpid`
-    /// entry): it numbers its threads as we do. None on kernels without `NSpid`.
-    pub fn in_our_pid_namespace(&self) -> Option<bool> {
+    /// True if the process lives in the pid namespace of the mounted `/proc` (one
+    /// `NSpid` entry): it numbers its threads as `/proc` does. None on kernels
+    /// without `NSpid`.
+    pub fn in_proc_pid_namespace(&self) -> Option<bool> {
         Some(self.field("NSpid")?.split_whitespace().count() == 1)
     }
 }

@@ -341,8 +341,8 @@ fn shorten(code: &str) -> String {
     }
 }
 
-/// True when `pid` exists and runs as `uid` (or root): the `hello` claim is plausible.
 impl Client {
+    /// The claimed pid checked, once per session (see `pid_verified`).
     fn pid_verified(&self) -> bool {
         *self
             .pid_verified
@@ -350,6 +350,7 @@ impl Client {
     }
 }
 
+/// True when `pid` exists and runs as `uid` (or root): the `hello` claim is plausible.
 fn pid_runs_as(pid: u32, uid: u32) -> bool {
     ProcStatus::of_pid(pid)
         .ok()

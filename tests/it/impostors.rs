@@ -1,10 +1,14 @@
 //! Processes that claim to be agents: another user's workers under the same name,
 //! forged or inherited announcements, and threads the doorbell must never reach.
-//! Attacks run as root and as uid 65534 (nobody) against live workers.
+//! Attacks run as root and as uid 65534 (nobody) against live workers; the reused-pid
+//! attack also as on kernels without thread pidfds or pidfds.
 
 use std::path::PathBuf;
 
+use attach_cli::{ConnectError, Target};
+
 use crate::support::named::Named;
+use crate::support::old_kernel::{without, Missing};
 use crate::support::{attach, attach_as, eval, Worker};
 use serde_json::Value;
 
@@ -155,9 +159,32 @@ fn sleeper_with_pid(pid: u32) -> Option<std::process::Child> {
 
 #[test]
 fn a_reused_pid_never_gets_the_doorbell_meant_for_the_process_inspected() {
+    the_doorbell_reaches_only_the_process_inspected(None);
+}
+
+#[test]
+fn on_kernels_without_thread_pidfds_or_pidfds_a_reused_pid_is_still_never_signalled() {
+    the_doorbell_reaches_only_the_process_inspected(Some(Missing::ThreadPidfds));
+    the_doorbell_reaches_only_the_process_inspected(Some(Missing::Pidfds));
+}
+
+/// A worker is inspected (on a thread where the kernel looks older, if `missing`
+/// says so) and rung, then killed; a process that takes its pid gets nothing.
+fn the_doorbell_reaches_only_the_process_inspected(missing: Option<Missing>) {
     let mut worker = Worker::fixture(&[]);
     let pid = worker.pid;
-    let target = attach_cli::Target::inspect(pid, None).expect("the worker is attachable");
+    let inspect_and_ring = || {
+        let target = Target::inspect(pid, None).expect("the worker is attachable");
+        (target.ring(), target)
+    };
+    let (first, target) = match missing {
+        Some(missing) => without(missing, inspect_and_ring),
+        None => inspect_and_ring(),
+    };
+    assert!(
+        first.is_ok(),
+        "{missing:?}: the live agent was not rung: {first:?}"
+    );
     worker.signal(nix::sys::signal::Signal::SIGKILL);
     worker.wait_exit();
     let Some(mut impostor) = sleeper_with_pid(pid) else {
@@ -165,13 +192,13 @@ fn a_reused_pid_never_gets_the_doorbell_meant_for_the_process_inspected() {
     };
     let rung = target.ring();
     assert!(
-        matches!(rung, Err(attach_cli::ConnectError::Exited { .. })),
-        "{rung:?}"
+        matches!(rung, Err(ConnectError::Exited { .. })),
+        "{missing:?}: {rung:?}"
     );
     std::thread::sleep(std::time::Duration::from_millis(100));
     assert!(
         matches!(impostor.try_wait(), Ok(None)),
-        "the process that reused the pid was signalled"
+        "{missing:?}: the process that reused the pid was signalled"
     );
     impostor.kill().unwrap();
     impostor.wait().unwrap();

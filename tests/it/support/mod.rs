@@ -3,6 +3,7 @@
 
 pub mod load;
 pub mod named;
+pub mod old_kernel;
 pub mod pod;
 pub mod pty;
 pub mod raw;
