@@ -60,6 +60,10 @@ pub fn decode_line<T: DeserializeOwned>(line: &[u8]) -> Result<T, WireError> {
     Ok(serde_json::from_slice(line)?)
 }
 
+/// How much room a read offers (a FIFO holds 64 KiB by default; a line of a few
+/// hundred bytes arrives in one read).
+const READ_CHUNK: usize = 16 * 1024;
+
 /// Reads newline-terminated lines from a non-blocking descriptor.
 pub struct LineReader {
     buffer: Vec<u8>,
@@ -111,12 +115,14 @@ impl LineReader {
                 return Err(WireError::LineTooLong { limit: self.limit });
             }
             wait_for(fd, PollFlags::POLLIN, deadline)?;
-            let mut chunk = [0u8; 16 * 1024];
-            match nix::unistd::read(fd, &mut chunk) {
+            // Read straight into the buffer's spare room: a zeroed chunk on the stack
+            // would touch (and fault in) 16 KiB for every read of a short line.
+            self.buffer.reserve(READ_CHUNK);
+            match rustix::io::read(fd, rustix::buffer::spare_capacity(&mut self.buffer)) {
                 Ok(0) => return Ok(None),
-                Ok(n) => self.buffer.extend_from_slice(&chunk[..n]),
-                Err(Errno::EAGAIN | Errno::EINTR) => continue,
-                Err(errno) => return Err(WireError::Io(errno)),
+                Ok(_) => {}
+                Err(rustix::io::Errno::AGAIN | rustix::io::Errno::INTR) => continue,
+                Err(errno) => return Err(WireError::Io(Errno::from_raw(errno.raw_os_error()))),
             }
         }
     }
