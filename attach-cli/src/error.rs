@@ -38,6 +38,21 @@ pub enum ConnectError {
         /// The signal it does not catch.
         signal: String,
     },
+    /// `--signal` names another doorbell than the one the agent announces.
+    #[error(
+        "the agent of process {pid} ({name}) listens for {announced}, not {given}; nothing was \
+         sent. Leave out --signal: attach rings the doorbell the agent announces"
+    )]
+    OtherDoorbell {
+        /// The target.
+        pid: u32,
+        /// The target's name.
+        name: String,
+        /// The doorbell the agent announces.
+        announced: String,
+        /// The one `--signal` asked for.
+        given: String,
+    },
     /// The target makes no agent announcement: nothing was sent.
     #[error(
         "process {pid} ({name}) does not announce an agent, so it has no attach agent; \

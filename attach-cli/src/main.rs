@@ -133,7 +133,7 @@ pub struct Args {
     #[arg(long, default_value = DEFAULT_TIMEOUT, value_name = "SECONDS", value_parser = parse_seconds)]
     timeout: Duration,
 
-    /// The signal the worker's agent listens for [default: the one it announces; USR1 or USR2 only].
+    /// Attach only if the worker's agent listens for this signal (USR1 or USR2); attach always rings the one the agent announces.
     #[arg(long, value_name = "SIGNAL", value_parser = parse_signal)]
     signal: Option<Signal>,
 

@@ -106,10 +106,22 @@ impl Target {
                 pid,
                 name: name.clone(),
             })?;
-        let signal = signal.map_or(marker.signal, |given| given as i32);
-        if !is_doorbell(signal) {
-            return Err(ConnectError::BadDoorbell { pid, signal });
+        if !is_doorbell(marker.signal) {
+            return Err(ConnectError::BadDoorbell {
+                pid,
+                signal: marker.signal,
+            });
         }
+        // Another signal than the announced one would reach a handler of the host's.
+        if let Some(given) = signal.filter(|given| *given as i32 != marker.signal) {
+            return Err(ConnectError::OtherDoorbell {
+                pid,
+                name,
+                announced: signal_name(marker.signal),
+                given: given.to_string(),
+            });
+        }
+        let signal = marker.signal;
         if status.has_signal("SigCgt", signal) != Some(true) {
             return Err(ConnectError::NoAgent {
                 pid,

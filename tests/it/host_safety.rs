@@ -157,7 +157,11 @@ fn another_doorbell_signal_works_with_attach_signal() {
     );
     assert_eq!(
         run.code, 2,
-        "SIGUSR1 is not caught, so attach must refuse: {run:?}"
+        "the agent listens for SIGUSR2, so attach must refuse: {run:?}"
+    );
+    assert!(
+        run.stderr.contains("listens for SIGUSR2, not SIGUSR1"),
+        "{run:?}"
     );
     assert!(worker.is_running());
 }
