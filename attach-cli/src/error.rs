@@ -132,11 +132,12 @@ pub enum ConnectError {
         /// The timeout that passed.
         after: Duration,
     },
-    /// The target's mount namespace differs and its `/tmp` is out of reach.
+    /// The target's mount namespace cannot be told, or differs and its `/tmp` is out
+    /// of reach.
     #[error(
-        "process {pid} runs in another mount namespace (a container) and its /tmp is \
-         out of reach: {reason}. \
-         The kernel opens /proc/{pid}/root only to the worker's own uid or to CAP_SYS_PTRACE: run attach \
+        "the /tmp of process {pid} is out of reach: {reason}. The kernel shows \
+         /proc/{pid}/ns/mnt and opens /proc/{pid}/root only to the worker's own uid or to \
+         CAP_SYS_PTRACE (and to no one, for some system processes): run attach \
          as that uid or as root on the host, or inside the container (`kubectl debug`: run as the \
          worker's uid, or add CAP_SYS_PTRACE with --profile=general; see docs/FLEET.md)"
     )]

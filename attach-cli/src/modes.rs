@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use attach_cli::{ConnectOptions, Outcome, Session};
+use attach_cli::{ConnectError, ConnectOptions, Outcome, Session};
 use nix::sys::signal::Signal;
 
 use crate::discover::{self, AgentProcess};
@@ -81,8 +81,16 @@ pub fn one_shot(
 ) -> anyhow::Result<u8> {
     let pid = resolve(target, uid)?;
     let (code, show_unit) = split_print(line);
-    let outcome = Session::one_shot(pid, options, code)
-        .with_context(|| format!("cannot attach to pid {pid}"))?;
+    let outcome = Session::one_shot(pid, options, code).map_err(|err| {
+        let context = match err {
+            ConnectError::Interrupted => format!(
+                "stopped waiting for pid {pid} (a command already sent ends at the agent's \
+                 time limit)"
+            ),
+            _ => format!("cannot attach to pid {pid}"),
+        };
+        anyhow::Error::new(err).context(context)
+    })?;
     Ok(exit_for(show(pid, code, &outcome, show_unit, as_json)?))
 }
 

@@ -279,7 +279,9 @@ fn open_root(pid: u32) -> Result<(OwnedFd, PathBuf), ConnectError> {
     let theirs = std::fs::read_link(format!("/proc/{pid}/ns/mnt")).map_err(|err| {
         ConnectError::Namespace {
             pid,
-            reason: format!("cannot read /proc/{pid}/ns/mnt: {err}"),
+            reason: format!(
+                "cannot read /proc/{pid}/ns/mnt to tell whether it runs in a container ({err})"
+            ),
         }
     })?;
     let root = if Some(&theirs) == ours.as_ref() {
@@ -294,7 +296,10 @@ fn open_root(pid: u32) -> Result<(OwnedFd, PathBuf), ConnectError> {
     )
     .map_err(|errno| ConnectError::Namespace {
         pid,
-        reason: format!("cannot open {}: {errno}", root.display()),
+        reason: format!(
+            "it runs in another mount namespace (a container) and {} cannot be opened ({errno})",
+            root.display()
+        ),
     })?;
     Ok((fd, root))
 }
