@@ -59,8 +59,8 @@ pub fn run(args: &Args) -> anyhow::Result<u8> {
     piped(&mut session, args.json)
 }
 
-/// How to reach an agent: wait up to `timeout`, ring `signal` (else the announced
-/// one), stop waiting on Ctrl-C, say notices on stderr.
+/// How to reach an agent: wait up to `timeout`, insist on `signal` as its doorbell
+/// (if given), stop waiting on Ctrl-C, say notices on stderr.
 pub fn connect_options(timeout: Duration, signal: Option<Signal>) -> ConnectOptions {
     ConnectOptions {
         timeout,

@@ -11,8 +11,9 @@ use nix::sys::signal::Signal;
 pub struct ConnectOptions {
     /// Deadline for the welcome and for each command's reply.
     pub timeout: Duration,
-    /// The doorbell signal; `None` means the one the agent announces (see
-    /// `attach_protocol::marker`).
+    /// The doorbell the agent must announce (`ConnectError::OtherDoorbell` otherwise);
+    /// `None` takes whichever it announces (see `attach_protocol::marker`). The
+    /// doorbell rung is always the announced one.
     pub signal: Option<Signal>,
     /// When this flag turns true (e.g. set by a Ctrl-C handler), a wait for the agent
     /// ends with `ConnectError::Interrupted`; the session still leaves cleanly.

@@ -81,8 +81,8 @@ pub struct Target {
 }
 
 impl Target {
-    /// Inspects `pid` and checks that it can be attached to. `signal` overrides the
-    /// announced doorbell.
+    /// Inspects `pid` and checks that it can be attached to. `signal`, if given, is
+    /// the doorbell the agent must announce.
     pub fn inspect(pid: u32, signal: Option<Signal>) -> Result<Target, ConnectError> {
         let identity = match pidfd_open(pid)? {
             Some(pidfd) => Identity::Pidfd(Arc::new(pidfd)),
