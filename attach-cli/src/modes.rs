@@ -145,8 +145,18 @@ fn list(as_json: bool) -> anyhow::Result<u8> {
     Ok(status::OK)
 }
 
+/// The `--list` table: the JSON rows, with the doorbell by name (`SIGUSR1`).
 fn process_table(processes: &[AgentProcess]) -> String {
-    let rows: Vec<serde_json::Value> = processes.iter().map(json::process).collect();
+    let rows: Vec<serde_json::Value> = processes
+        .iter()
+        .map(|process| {
+            let mut row = json::process(process);
+            if let Ok(signal) = Signal::try_from(process.signal) {
+                row["signal"] = signal.as_str().into();
+            }
+            row
+        })
+        .collect();
     render::table(&rows).unwrap_or_default()
 }
 
