@@ -18,7 +18,8 @@
 //!    long pauses come from, and what was tried against them, is in `stop.rs`.
 //! 3. After every thread runs again: the copies are walked with DWARF CFI (frame
 //!    pointers as a fallback), and addresses become functions, files and lines
-//!    (addr2line, inlined frames marked), demangled.
+//!    (addr2line, inlined frames marked; else a function symbol whose size covers
+//!    the address, `names.rs`), demangled.
 //!
 //! Why one thread at a time: stopping them all first (as a debugger does) would make
 //! every thread's pause as long as all the stops together, which grows with the
@@ -43,6 +44,7 @@ mod denied;
 pub mod helper;
 mod maps;
 mod memory;
+mod names;
 mod stop;
 mod symbols;
 mod vdso;

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use framehop::{ExplicitModuleSectionInfo, MayAllocateDuringUnwind, Module, Unwinder as _};
 use object::{Object, ObjectSection, ObjectSegment};
 
+use crate::names::Names;
 use crate::{vdso, UnwindError};
 
 pub(crate) type Unwinder = framehop::UnwinderNative<Vec<u8>, MayAllocateDuringUnwind>;
@@ -17,7 +18,7 @@ pub(crate) enum Origin {
     /// A file, opened under `/proc/<pid>/root` as the target sees it.
     File(PathBuf),
     /// The vDSO, named from its own symbol table.
-    Vdso(vdso::Names),
+    Vdso(Names<Vec<u8>>),
 }
 
 /// One mapped ELF image.
@@ -85,12 +86,7 @@ impl Modules {
     }
 
     fn add_file(&mut self, name: String, opened: PathBuf, mappings: Mappings) {
-        let Ok(file) = std::fs::File::open(&opened) else {
-            return;
-        };
-        // SAFETY: the map is read-only and private; the file is a mapped library or
-        // executable, which is not rewritten in place while in use.
-        let Ok(data) = (unsafe { memmap2::Mmap::map(&file) }) else {
+        let Some(data) = map_file(&opened) else {
             return;
         };
         if let Ok(elf) = object::File::parse(&*data) {
@@ -102,13 +98,15 @@ impl Modules {
         let Some(image) = vdso::read(pid, &avma) else {
             return;
         };
+        let Some(names) = Names::of(image.clone()) else {
+            return;
+        };
         if let Ok(elf) = object::File::parse(&*image) {
             let mappings = Mappings {
                 first_start: avma.start,
                 first_offset: 0,
                 avma,
             };
-            let names = vdso::Names::of(&elf);
             self.add(vdso::NAME.to_owned(), Origin::Vdso(names), &elf, mappings);
         }
     }
@@ -152,6 +150,14 @@ impl Modules {
         let module = &self.mapped[index];
         module.avma.contains(&address).then_some((index, module))
     }
+}
+
+/// A module's file, mapped read-only; `None` when it cannot be opened or mapped.
+pub(crate) fn map_file(path: &Path) -> Option<memmap2::Mmap> {
+    let file = std::fs::File::open(path).ok()?;
+    // SAFETY: the map is read-only and private; the file is a mapped library or
+    // executable, which is not rewritten in place while in use.
+    unsafe { memmap2::Mmap::map(&file) }.ok()
 }
 
 /// `start-end perms offset dev inode path` lines: files grouped by absolute path,

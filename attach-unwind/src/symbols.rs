@@ -1,16 +1,19 @@
 //! Addresses to functions, files and lines, after every thread runs again.
 //!
 //! DWARF (through addr2line) gives inlined frames and lines where the binary has
-//! debug info; otherwise the symbol table gives the function. Names are demangled
-//! without the Rust hash suffix.
+//! debug info; otherwise the symbol table gives the function, only where a symbol's
+//! size covers the address (`names.rs`). Names are demangled without the Rust hash
+//! suffix.
 
 use std::collections::HashMap;
 
 use addr2line::Loader;
 use attach_protocol::stacks::Frame;
 use framehop::FrameAddress;
+use memmap2::Mmap;
 
-use crate::maps::{Modules, Origin};
+use crate::maps::{self, Modules, Origin};
+use crate::names::Names;
 
 /// What a frame says when nothing names its code.
 const UNKNOWN: &str = "??";
@@ -19,6 +22,9 @@ pub(crate) struct Symbols<'m> {
     modules: &'m Modules,
     /// Opened on first use; `None` when a file cannot be read.
     loaders: HashMap<usize, Option<Loader>>,
+    /// Symbol tables, read on a module's first frame that DWARF does not name;
+    /// `None` when the file cannot be read.
+    tables: HashMap<usize, Option<Names<Mmap>>>,
 }
 
 impl<'m> Symbols<'m> {
@@ -26,6 +32,7 @@ impl<'m> Symbols<'m> {
         Symbols {
             modules,
             loaders: HashMap::new(),
+            tables: HashMap::new(),
         }
     }
 
@@ -86,7 +93,11 @@ impl<'m> Symbols<'m> {
         let outermost = frames.len() - 1;
         frames[outermost].inlined = false;
         if frames[outermost].function == UNKNOWN {
-            if let Some(symbol) = loader.find_symbol(probe) {
+            let table = self
+                .tables
+                .entry(index)
+                .or_insert_with(|| Names::of(maps::map_file(path)?));
+            if let Some(symbol) = table.as_ref().and_then(|table| table.find(probe)) {
                 frames[outermost].function = demangle(symbol);
             }
         }

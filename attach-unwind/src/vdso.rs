@@ -11,7 +11,6 @@
 use std::ops::Range;
 
 use nix::unistd::Pid;
-use object::{Object, ObjectSymbol, SymbolKind};
 
 use crate::memory;
 
@@ -30,49 +29,11 @@ pub(crate) fn read(pid: u32, avma: &Range<u64>) -> Option<Vec<u8>> {
     memory::read_exact(Pid::from_raw(pid as i32), avma.start, &mut image).then_some(image)
 }
 
-/// The vDSO's functions by address, from its dynamic symbol table (it has no other).
-pub(crate) struct Names {
-    /// Sorted by start; addresses as stated in the image.
-    functions: Vec<(Range<u64>, String)>,
-}
-
-impl Names {
-    /// Where an alias and its `__vdso_` name share an address, the global symbol (the
-    /// `__vdso_` one) is kept over the weak alias.
-    pub(crate) fn of(elf: &object::File) -> Names {
-        let mut functions: Vec<(Range<u64>, bool, String)> = elf
-            .dynamic_symbols()
-            .filter(|symbol| symbol.kind() == SymbolKind::Text && symbol.is_definition())
-            .filter_map(|symbol| {
-                let start = symbol.address();
-                let range = start..start.saturating_add(symbol.size().max(1));
-                Some((range, symbol.is_weak(), symbol.name().ok()?.to_owned()))
-            })
-            .collect();
-        functions.sort_by_key(|(range, weak, _)| (range.start, *weak));
-        functions.dedup_by_key(|(range, _, _)| range.start);
-        Names {
-            functions: functions
-                .into_iter()
-                .map(|(range, _, name)| (range, name))
-                .collect(),
-        }
-    }
-
-    /// The function containing `svma` (an address as stated in the image).
-    pub(crate) fn find(&self, svma: u64) -> Option<&str> {
-        let index = self
-            .functions
-            .partition_point(|(range, _)| range.start <= svma)
-            .checked_sub(1)?;
-        let (range, name) = &self.functions[index];
-        range.contains(&svma).then_some(name.as_str())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::names::Names;
+    use object::{Object, ObjectSymbol};
 
     /// This process's own `[vdso]` mapping.
     fn own_vdso() -> Range<u64> {
@@ -86,15 +47,18 @@ mod tests {
     #[cfg(target_arch = "x86_64")]
     fn reads_a_vdso_and_names_its_clock_functions() {
         let image = read(std::process::id(), &own_vdso()).expect("the vdso is readable");
+        let names = Names::of(&*image).expect("the vdso is ELF");
         let elf = object::File::parse(&*image).unwrap();
-        let names = Names::of(&elf);
-        let clock = names
-            .functions
-            .iter()
-            .find(|(_, name)| name.ends_with("clock_gettime"))
+        let clock = elf
+            .dynamic_symbols()
+            .find(|symbol| symbol.name() == Ok("clock_gettime"))
             .expect("a clock_gettime in the vdso");
-        assert_eq!(clock.1, "__vdso_clock_gettime", "the global name wins");
-        assert_eq!(names.find(clock.0.start + 1), Some("__vdso_clock_gettime"));
+        assert!(clock.is_weak());
+        assert_eq!(
+            names.find(clock.address() + 1),
+            Some("__vdso_clock_gettime"),
+            "the global name wins over its weak alias"
+        );
         assert_eq!(names.find(0), None);
         assert!(elf.section_by_name(".eh_frame").is_some());
     }
