@@ -36,7 +36,8 @@ pub fn render(rows: &[Value]) -> Option<String> {
     Some(out.trim_end().to_owned())
 }
 
-/// `#3  0x55d0c8a1f2e0 function at file:line` (inlined frames carry no number).
+/// `#3  0x55d0c8a1f2e0 function at file:line` (inlined frames carry no number); a
+/// frame nothing names gives its place in its module: `?? in libc.so.6+0x881f5`.
 fn frame_line(number: usize, frame: &Value) -> String {
     let function = escape::line(frame["function"].as_str().unwrap_or("??"));
     let mut line = if frame["inlined"] == true {
@@ -55,6 +56,10 @@ fn frame_line(number: usize, frame: &Value) -> String {
         _ => match frame["module"].as_str() {
             Some(module) if !module.is_empty() => {
                 let _ = write!(line, " in {}", escape::line(module));
+                if function == "??" {
+                    let offset = frame["offset"].as_u64().unwrap_or(0);
+                    let _ = write!(line, "+{offset:#x}");
+                }
             }
             _ => {}
         },
@@ -75,7 +80,9 @@ mod tests {
                 {"function": "futex_wait", "file": "futex.rs", "line": 73, "inlined": true,
                  "address": 8192, "module": "w"},
                 {"function": "park", "file": "thread.rs", "line": 121, "inlined": false,
-                 "address": 8192, "module": "w"}
+                 "address": 8192, "module": "w"},
+                {"function": "??", "file": null, "line": null, "inlined": false,
+                 "address": 12288, "module": "libc.so.6", "offset": 557557}
             ]
         }]);
         let text = render(rows.as_array().unwrap()).unwrap();
@@ -86,6 +93,10 @@ mod tests {
             .trim_start()
             .starts_with("(inlined) futex_wait at futex.rs:73"));
         assert_eq!(lines[3], "  #1   0x0000000000002000  park at thread.rs:121");
+        assert_eq!(
+            lines[4],
+            "  #2   0x0000000000003000  ?? in libc.so.6+0x881f5"
+        );
         assert_eq!(render(&[serde_json::json!({"tid": 1})]), None);
         let hostile = serde_json::json!([{"tid": 1, "name": "x\u{1b}]0;owned\u{7}", "frames": [
             {"function": "f\u{1b}[2J", "inlined": false, "address": 1, "module": "m"}]}]);

@@ -14,7 +14,7 @@
 //!
 //! let snapshot = r#"{"threads":[{"tid":4242,"name":"http-worker","paused_us":41,"frames":[
 //!     {"function":"http_worker::server::serve","file":"/src/server.rs","line":76,
-//!      "inlined":false,"address":94625431246257,"module":"http-worker"}]}]}"#;
+//!      "inlined":false,"address":94625431246257,"module":"http-worker","offset":1029809}]}]}"#;
 //! let Ok(HelperReply::Threads(threads)) = serde_json::from_str(snapshot) else { panic!() };
 //! assert_eq!(threads[0].frames[0].line, Some(76));
 //!
@@ -66,4 +66,9 @@ pub struct Frame {
     pub address: u64,
     /// The file name of the executable or library that holds the code.
     pub module: String,
+    /// `address` as stated in `module`'s file (the address minus where the module was
+    /// loaded): what `addr2line -e <module>` or `objdump` take, and how a frame
+    /// without a name is told apart. 0 when no module holds the address.
+    #[serde(default)]
+    pub offset: u64,
 }

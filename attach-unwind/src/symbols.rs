@@ -40,22 +40,24 @@ impl<'m> Symbols<'m> {
     pub(crate) fn frames(&mut self, frame: FrameAddress) -> Vec<Frame> {
         let address = frame.address();
         let lookup = frame.address_for_lookup();
-        let unknown = |module: &str| Frame {
+        let unknown = |module: &str, offset: u64| Frame {
             function: UNKNOWN.to_owned(),
             file: None,
             line: None,
             inlined: false,
             address,
             module: module.to_owned(),
+            offset,
         };
         let Some((index, module)) = self.modules.find(lookup) else {
-            return vec![unknown("")];
+            return vec![unknown("", 0)];
         };
         let probe = lookup.wrapping_sub(module.bias);
+        let offset = address.wrapping_sub(module.bias);
         let path = match &module.origin {
             Origin::File(path) => path,
             Origin::Vdso(names) => {
-                let mut frame = unknown(&module.name);
+                let mut frame = unknown(&module.name, offset);
                 if let Some(name) = names.find(probe) {
                     frame.function = name.to_owned();
                 }
@@ -67,7 +69,7 @@ impl<'m> Symbols<'m> {
             .entry(index)
             .or_insert_with(|| Loader::new(path).ok());
         let Some(loader) = loader else {
-            return vec![unknown(&module.name)];
+            return vec![unknown(&module.name, offset)];
         };
         let mut frames = Vec::new();
         if let Ok(mut found) = loader.find_frames(probe) {
@@ -84,11 +86,12 @@ impl<'m> Symbols<'m> {
                     inlined: true,
                     address,
                     module: module.name.clone(),
+                    offset,
                 });
             }
         }
         if frames.is_empty() {
-            frames.push(unknown(&module.name));
+            frames.push(unknown(&module.name, offset));
         }
         let outermost = frames.len() - 1;
         frames[outermost].inlined = false;

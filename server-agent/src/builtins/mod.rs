@@ -40,7 +40,7 @@ const BUILTINS: &[(&str, &str)] = &[
     ),
     (
         "stacks()",
-        "every thread's stack: tid, name, frames {function, file, line, inlined, address, module}; \
+        "every thread's stack: tid, name, frames {function, file, line, inlined, address, module, offset}; \
          pauses one thread at a time, briefly",
     ),
     (
