@@ -98,15 +98,13 @@ impl Modules {
         let Some(image) = vdso::read(pid, &avma) else {
             return;
         };
-        let Some(names) = Names::of(image.clone()) else {
-            return;
-        };
         if let Ok(elf) = object::File::parse(&*image) {
             let mappings = Mappings {
                 first_start: avma.start,
                 first_offset: 0,
                 avma,
             };
+            let names = Names::of(image.clone());
             self.add(vdso::NAME.to_owned(), Origin::Vdso(names), &elf, mappings);
         }
     }

@@ -6,6 +6,7 @@
 //! suffix.
 
 use std::collections::HashMap;
+use std::path::Path;
 
 use addr2line::Loader;
 use attach_protocol::stacks::Frame;
@@ -22,9 +23,11 @@ pub(crate) struct Symbols<'m> {
     modules: &'m Modules,
     /// Opened on first use; `None` when a file cannot be read.
     loaders: HashMap<usize, Option<Loader>>,
-    /// Symbol tables, read on a module's first frame that DWARF does not name;
+    /// Symbol tables, mapped on a module's first frame that DWARF does not name;
     /// `None` when the file cannot be read.
     tables: HashMap<usize, Option<Names<Mmap>>>,
+    /// What the tables said, by module and address.
+    symbols: HashMap<(usize, u64), Option<String>>,
 }
 
 impl<'m> Symbols<'m> {
@@ -33,6 +36,7 @@ impl<'m> Symbols<'m> {
             modules,
             loaders: HashMap::new(),
             tables: HashMap::new(),
+            symbols: HashMap::new(),
         }
     }
 
@@ -96,15 +100,26 @@ impl<'m> Symbols<'m> {
         let outermost = frames.len() - 1;
         frames[outermost].inlined = false;
         if frames[outermost].function == UNKNOWN {
-            let table = self
-                .tables
-                .entry(index)
-                .or_insert_with(|| Names::of(maps::map_file(path)?));
-            if let Some(symbol) = table.as_ref().and_then(|table| table.find(probe)) {
-                frames[outermost].function = demangle(symbol);
+            if let Some(name) = self.symbol(index, path, probe) {
+                frames[outermost].function = name;
             }
         }
         frames
+    }
+
+    /// The function symbol covering `probe` in module `index`, demangled. Each
+    /// address is looked up once: threads share most of their outer frames.
+    fn symbol(&mut self, index: usize, path: &Path, probe: u64) -> Option<String> {
+        let tables = &mut self.tables;
+        self.symbols
+            .entry((index, probe))
+            .or_insert_with(|| {
+                let table = tables
+                    .entry(index)
+                    .or_insert_with(|| maps::map_file(path).map(Names::of));
+                table.as_ref()?.find(probe).map(demangle)
+            })
+            .clone()
     }
 }
 
