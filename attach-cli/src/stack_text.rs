@@ -56,8 +56,8 @@ fn frame_line(number: usize, frame: &Value) -> String {
         _ => match frame["module"].as_str() {
             Some(module) if !module.is_empty() => {
                 let _ = write!(line, " in {}", escape::line(module));
-                if function == "??" {
-                    let offset = frame["offset"].as_u64().unwrap_or(0);
+                let offset = frame["offset"].as_u64().filter(|offset| *offset != 0);
+                if let Some(offset) = offset.filter(|_| function == "??") {
                     let _ = write!(line, "+{offset:#x}");
                 }
             }
