@@ -93,7 +93,7 @@ pub fn snapshot(pid: u32, deadline: Instant) -> Result<Vec<ThreadStack>, UnwindE
     // Every thread runs again; the rest is the helper's own work.
     let mut walker = walk::Walker::new(&modules);
     let mut names = symbols::Symbols::new(&modules);
-    Ok(captured
+    let mut threads: Vec<ThreadStack> = captured
         .into_iter()
         .map(|(tid, stack)| ThreadStack {
             tid,
@@ -105,7 +105,9 @@ pub fn snapshot(pid: u32, deadline: Instant) -> Result<Vec<ThreadStack>, UnwindE
                 .flat_map(|address| names.frames(address))
                 .collect(),
         })
-        .collect())
+        .collect();
+    names.name_the_rest(&mut threads);
+    Ok(threads)
 }
 
 fn duration_us(duration: Duration) -> u64 {

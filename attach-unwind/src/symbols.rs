@@ -6,12 +6,10 @@
 //! suffix.
 
 use std::collections::HashMap;
-use std::path::Path;
 
 use addr2line::Loader;
-use attach_protocol::stacks::Frame;
+use attach_protocol::stacks::{Frame, ThreadStack};
 use framehop::FrameAddress;
-use memmap2::Mmap;
 
 use crate::maps::{self, Modules, Origin};
 use crate::names::Names;
@@ -23,11 +21,9 @@ pub(crate) struct Symbols<'m> {
     modules: &'m Modules,
     /// Opened on first use; `None` when a file cannot be read.
     loaders: HashMap<usize, Option<Loader>>,
-    /// Symbol tables, mapped on a module's first frame that DWARF does not name;
-    /// `None` when the file cannot be read.
-    tables: HashMap<usize, Option<Names<Mmap>>>,
-    /// What the tables said, by module and address.
-    symbols: HashMap<(usize, u64), Option<String>>,
+    /// By module: the frames DWARF left unnamed, as (address as stated in the file,
+    /// frame address), for `name_the_rest`.
+    unnamed: HashMap<usize, Vec<(u64, u64)>>,
 }
 
 impl<'m> Symbols<'m> {
@@ -35,12 +31,12 @@ impl<'m> Symbols<'m> {
         Symbols {
             modules,
             loaders: HashMap::new(),
-            tables: HashMap::new(),
-            symbols: HashMap::new(),
+            unnamed: HashMap::new(),
         }
     }
 
-    /// The frames at one address: inlined ones first, then the real function.
+    /// The frames at one address: inlined ones first, then the real function. Code
+    /// DWARF does not name stays `??` until `name_the_rest`.
     pub(crate) fn frames(&mut self, frame: FrameAddress) -> Vec<Frame> {
         let address = frame.address();
         let lookup = frame.address_for_lookup();
@@ -100,26 +96,40 @@ impl<'m> Symbols<'m> {
         let outermost = frames.len() - 1;
         frames[outermost].inlined = false;
         if frames[outermost].function == UNKNOWN {
-            if let Some(name) = self.symbol(index, path, probe) {
-                frames[outermost].function = name;
-            }
+            self.unnamed
+                .entry(index)
+                .or_default()
+                .push((probe, address));
         }
         frames
     }
 
-    /// The function symbol covering `probe` in module `index`, demangled. Each
-    /// address is looked up once: threads share most of their outer frames.
-    fn symbol(&mut self, index: usize, path: &Path, probe: u64) -> Option<String> {
-        let tables = &mut self.tables;
-        self.symbols
-            .entry((index, probe))
-            .or_insert_with(|| {
-                let table = tables
-                    .entry(index)
-                    .or_insert_with(|| maps::map_file(path).map(Names::of));
-                table.as_ref()?.find(probe).map(demangle)
-            })
-            .clone()
+    /// Names what DWARF left unnamed in `threads` from the symbol tables, reading
+    /// each module's table once for all its addresses.
+    pub(crate) fn name_the_rest(self, threads: &mut [ThreadStack]) {
+        let mut names = HashMap::new();
+        for (index, mut wanted) in self.unnamed {
+            let Origin::File(path) = &self.modules.mapped[index].origin else {
+                continue;
+            };
+            let Some(table) = maps::map_file(path).map(Names::of) else {
+                continue;
+            };
+            wanted.sort_unstable();
+            wanted.dedup();
+            let probes: Vec<u64> = wanted.iter().map(|(probe, _)| *probe).collect();
+            for ((_, address), name) in wanted.iter().zip(table.find_all(&probes)) {
+                if let Some(name) = name {
+                    names.insert(*address, demangle(name));
+                }
+            }
+        }
+        let frames = threads.iter_mut().flat_map(|thread| &mut thread.frames);
+        for frame in frames.filter(|frame| frame.function == UNKNOWN && !frame.inlined) {
+            if let Some(name) = names.get(&frame.address) {
+                frame.function.clone_from(name);
+            }
+        }
     }
 }
 
