@@ -22,16 +22,11 @@ use object::FileKind;
 /// One ELF image's function symbols.
 pub(crate) struct Names<B> {
     image: B,
-    /// Whether to read `.dynsym` even if the image has a `.symtab`.
-    dynamic_only: bool,
 }
 
 impl<B: AsRef<[u8]>> Names<B> {
     pub(crate) fn of(image: B) -> Names<B> {
-        Names {
-            image,
-            dynamic_only: false,
-        }
+        Names { image }
     }
 
     /// The function containing `svma` (an address as stated in the image), from
@@ -61,7 +56,7 @@ impl<B: AsRef<[u8]>> Names<B> {
         let elf = ElfFile::<Elf>::parse(self.image.as_ref()).ok()?;
         let endian = elf.endian();
         let mut table = elf.elf_symbol_table();
-        if self.dynamic_only || table.is_empty() {
+        if table.is_empty() {
             table = elf.elf_dynamic_symbol_table();
         }
         let mut best: Vec<Best<Elf::Sym>> = vec![None; svmas.len()];
@@ -106,7 +101,7 @@ type Best<'d, S> = Option<((u64, u8), &'d S)>;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use object::{Object, ObjectSymbol, SymbolKind};
+    use object::{Object, ObjectSymbol, ObjectSymbolTable, SymbolKind};
 
     /// This process's C library: its path as mapped, and its bytes.
     fn own_libc() -> (String, Vec<u8>) {
@@ -124,28 +119,29 @@ mod tests {
     #[test]
     fn names_an_exported_function_inside_its_size_and_nothing_past_its_end() {
         let (path, bytes) = own_libc();
-        let names = Names {
-            image: &*bytes,
-            dynamic_only: true,
-        };
+        let names = Names::of(&*bytes);
         let elf = object::File::parse(&*bytes).unwrap();
-        let mut exported: Vec<(u64, u64)> = elf
-            .dynamic_symbols()
+        // The functions `names` reads: glibc as distributions ship it has no .symtab,
+        // only its exports.
+        let table = elf.symbol_table().or_else(|| elf.dynamic_symbol_table());
+        let mut functions: Vec<(u64, u64)> = table
+            .unwrap()
+            .symbols()
             .filter(|symbol| symbol.kind() == SymbolKind::Text && symbol.is_definition())
             .map(|symbol| (symbol.address(), symbol.address() + symbol.size()))
             .collect();
-        exported.sort_unstable();
+        functions.sort_unstable();
         let poll = elf
             .dynamic_symbols()
             .find(|symbol| symbol.name() == Ok("__poll"))
             .unwrap_or_else(|| panic!("{path} exports __poll"));
         assert_eq!(names.find(poll.address() + 1), Some("__poll"));
 
-        // The widest stretch between one exported function's end and the next one's
-        // start: code no export names (in glibc, start_thread or clone3). Its middle
-        // must stay unnamed, not take the name of the export before it.
+        // The widest stretch between one function's end and the next one's start: in
+        // a libc without .symtab, code no export names (start_thread, clone3). Its
+        // middle must stay unnamed, not take the name of the function before it.
         let mut covered = 0;
-        let gap = exported
+        let gap = functions
             .iter()
             .filter_map(|&(start, end)| {
                 let gap = covered..start;
@@ -155,7 +151,7 @@ mod tests {
             .skip(1)
             .max_by_key(|gap| gap.end - gap.start)
             .unwrap();
-        assert!(gap.end > gap.start + 2, "{path}: no gap between exports");
+        assert!(gap.end > gap.start + 2, "{path}: no gap between functions");
         let middle = gap.start + (gap.end - gap.start) / 2;
         assert_eq!(names.find(middle), None, "{middle:#x} in {path}");
         let mut both = [(poll.address() + 1, Some("__poll")), (middle, None)];
