@@ -39,7 +39,14 @@ use nix::sys::signal::Signal;
 
 use crate::output::OutputClosed;
 
-const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (wire protocol v1)");
+macro_rules! version {
+    () => {
+        concat!(env!("CARGO_PKG_VERSION"), " (wire protocol v1)")
+    };
+}
+const VERSION: &str = version!();
+/// What `attach --version` prints.
+const VERSION_LINE: &str = concat!("attach ", version!(), "\n");
 
 /// `--timeout` when none is given, in seconds.
 const DEFAULT_TIMEOUT: &str = "5";
@@ -151,19 +158,46 @@ impl Args {
 }
 
 /// Where the C runtime starts attach, with std's start-up done by `start`.
+///
+/// # Safety
+/// Called by the C runtime only, with its `argc` and `argv`.
 #[cfg(not(test))]
 #[no_mangle]
-pub extern "C" fn main(
-    _argc: std::ffi::c_int,
-    _argv: *const *const std::ffi::c_char,
+pub unsafe extern "C" fn main(
+    argc: std::ffi::c_int,
+    argv: *const *const std::ffi::c_char,
 ) -> std::ffi::c_int {
+    // SAFETY: the C runtime passes `argc` pointers to NUL-terminated strings that
+    // live as long as the process; `argv[1]` is read only when `argc` is 2.
+    let first = (argc == 2).then(|| unsafe { std::ffi::CStr::from_ptr(*argv.add(1)) });
+    if first.is_some_and(|word| quick::is_version(word.to_bytes())) {
+        return start::run(print_version);
+    }
     start::run(run)
 }
 
-/// What a Rust `fn main` would do: the exit status of the command line.
+/// `attach --version`: one write of a constant line, with nothing else started (no
+/// argument list, no allocation, no buffered stdout): scripts run it to see that
+/// attach is there, and it is the start-up the benchmarks compare.
 // Unit tests start at the harness's `main`, which never calls this.
 #[cfg_attr(test, allow(dead_code))]
+fn print_version() -> u8 {
+    let printed = output::write_unbuffered(VERSION_LINE.as_bytes());
+    exit_status(printed.map(|()| status::OK).map_err(Into::into), false)
+}
+
+/// What a Rust `fn main` would do: the exit status of the command line, with stdout
+/// flushed.
+#[cfg_attr(test, allow(dead_code))]
 fn run() -> u8 {
+    let code = run_command_line();
+    // A reader that left is already reported by the status.
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    code
+}
+
+#[cfg_attr(test, allow(dead_code))]
+fn run_command_line() -> u8 {
     let argv: Vec<String> = std::env::args().collect();
     if argv.get(1).map(String::as_str) == Some("completions") {
         return exit_status(completions(argv.get(2).map(String::as_str)), false);
@@ -173,11 +207,7 @@ fn run() -> u8 {
         return code;
     }
     match quick::read(&argv) {
-        Some(quick::Quick::Version) => {
-            let printed = output::line(&format!("attach {VERSION}"));
-            exit_status(printed.map(|()| status::OK).map_err(Into::into), false)
-        }
-        Some(quick::Quick::OneShot { target, line }) => {
+        Some(quick::OneShot { target, line }) => {
             interrupt::install();
             let timeout = parse_seconds(DEFAULT_TIMEOUT).expect("the default timeout parses");
             let run = modes::uid_for_names(None).and_then(|uid| {

@@ -23,6 +23,22 @@ impl OutputClosed {
     }
 }
 
+/// Writes `bytes` to descriptor 1 directly, without Rust's buffered `Stdout` (which
+/// allocates its buffer when first used).
+pub fn write_unbuffered(mut bytes: &[u8]) -> Result<(), OutputClosed> {
+    // SAFETY: descriptor 1 stays open for the life of the process (`start` reopens
+    // it on /dev/null if it was closed), and nothing closes it.
+    let stdout = unsafe { std::os::fd::BorrowedFd::borrow_raw(1) };
+    while !bytes.is_empty() {
+        match nix::unistd::write(stdout, bytes) {
+            Ok(written) => bytes = &bytes[written..],
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(errno) => return Err(OutputClosed(errno.into())),
+        }
+    }
+    Ok(())
+}
+
 /// Writes `text` and a newline to stdout, and flushes.
 pub fn line(text: &str) -> Result<(), OutputClosed> {
     write(&format!("{text}\n"))

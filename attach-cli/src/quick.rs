@@ -1,6 +1,7 @@
 //! The two command lines whose start-up is measured against other tools
-//! (BENCHMARKS.md, section 3), read without clap: `attach --version` and a plain
-//! one-shot, `attach TARGET -e EXPR` or `attach TARGET WORDS…`.
+//! (BENCHMARKS.md, section 3), read without clap: `attach --version` (recognised in
+//! `main` from the C arguments, before anything else) and a plain one-shot,
+//! `attach TARGET -e EXPR` or `attach TARGET WORDS…`.
 //!
 //! Building clap's command touches its code for every option: about 20 more page
 //! faults and 50 µs of a one-shot that takes about 1 ms. These forms have no option
@@ -8,30 +9,30 @@
 //! option, a word clap would take for one) goes to clap, which also gives every
 //! error and `--help`. A test checks each form against clap's own reading.
 
-/// What a quick command line asks for.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Quick<'a> {
-    /// `--version` or `-V`.
-    Version,
-    /// Run `line` once in `target` (a pid or a process name), with every default.
-    OneShot {
-        /// The TARGET argument.
-        target: &'a str,
-        /// `EXPR` of `-e`, or the trailing words joined by spaces.
-        line: String,
-    },
+/// True for the one argument of `attach --version` (`--version` or `-V`).
+pub fn is_version(word: &[u8]) -> bool {
+    matches!(word, b"--version" | b"-V")
 }
 
-/// Reads `argv` (program name first) if it is one of the quick forms.
-pub fn read(argv: &[String]) -> Option<Quick<'_>> {
+/// A plain one-shot: run `line` once in `target` (a pid or a process name), with
+/// every default.
+#[derive(Debug, PartialEq, Eq)]
+pub struct OneShot<'a> {
+    /// The TARGET argument.
+    pub target: &'a str,
+    /// `EXPR` of `-e`, or the trailing words joined by spaces.
+    pub line: String,
+}
+
+/// Reads `argv` (program name first) if it is a plain one-shot.
+pub fn read(argv: &[String]) -> Option<OneShot<'_>> {
     let words: Vec<&str> = argv.get(1..)?.iter().map(String::as_str).collect();
     match words.as_slice() {
-        ["--version" | "-V"] => Some(Quick::Version),
-        [target, "-e" | "--eval", expr] if plain(target) && plain(expr) => Some(Quick::OneShot {
+        [target, "-e" | "--eval", expr] if plain(target) && plain(expr) => Some(OneShot {
             target,
             line: (*expr).to_owned(),
         }),
-        [target, first, rest @ ..] if plain(target) && plain(first) => Some(Quick::OneShot {
+        [target, first, rest @ ..] if plain(target) && plain(first) => Some(OneShot {
             target,
             line: [&[*first][..], rest].concat().join(" "),
         }),
@@ -71,7 +72,7 @@ mod tests {
         ];
         for words in forms {
             let argv = argv(words);
-            let Some(Quick::OneShot { target, line }) = read(&argv) else {
+            let Some(OneShot { target, line }) = read(&argv) else {
                 panic!("{words:?} is a quick one-shot");
             };
             let args = Args::try_parse_from(&argv).unwrap();
@@ -111,9 +112,18 @@ mod tests {
 
     #[test]
     fn version_is_what_clap_prints() {
-        assert_eq!(read(&argv(&["--version"])), Some(Quick::Version));
-        assert_eq!(read(&argv(&["-V"])), Some(Quick::Version));
+        for word in ["--version", "-V"] {
+            assert!(is_version(word.as_bytes()), "{word}");
+            let asked = Args::command().try_get_matches_from(argv(&[word]));
+            let shown = asked.expect_err("clap prints the version and stops");
+            assert_eq!(
+                shown.kind(),
+                clap::error::ErrorKind::DisplayVersion,
+                "{word}"
+            );
+        }
+        assert!(!is_version(b"--versions") && !is_version(b"-v"));
         let clap_says = Args::command().render_version();
-        assert_eq!(clap_says, format!("attach {}\n", crate::VERSION));
+        assert_eq!(clap_says, crate::VERSION_LINE);
     }
 }

@@ -8,7 +8,8 @@
 //! into status 101. attach keeps what it relies on: SIGPIPE ignored (a closed pipe is
 //! an `EPIPE` that `main` turns into status 141), no standard descriptor left closed
 //! (else a file opened later would take its number and get our output), status 101
-//! on a panic, stdout flushed. It drops the rest: a stack overflow is a plain
+//! on a panic (stdout is flushed by `main`'s `run`, which `--version` skips: it
+//! writes once, unbuffered). It drops the rest: a stack overflow is a plain
 //! SIGSEGV without std's message (still a crash, at the kernel's or glibc's guard
 //! page), and a panic on the main thread names it `<unnamed>`. `std::env::args`
 //! needs nothing here: glibc hands argv to std's `.init_array` function.
@@ -22,7 +23,6 @@
 compile_error!("attach's C entry point (start.rs) relies on glibc handing argv to std");
 
 use std::ffi::c_int;
-use std::io::Write;
 use std::os::fd::{AsRawFd, IntoRawFd, RawFd};
 
 use nix::errno::Errno;
@@ -45,8 +45,6 @@ pub fn run(real_main: fn() -> u8) -> c_int {
         }
     }
     let code = std::panic::catch_unwind(real_main).unwrap_or(PANICKED);
-    // A reader that left is already reported by the status.
-    let _ = std::io::stdout().flush();
     c_int::from(code)
 }
 
