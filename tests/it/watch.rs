@@ -1,7 +1,6 @@
 //! `--watch`: a live value with a sparkline and rate, alone or across workers; Ctrl-C
 //! leaves cleanly. Plus `attach completions`.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
 use crate::support::load::Load;
@@ -18,13 +17,7 @@ fn watch(args: &[&str], lines: usize) -> (Vec<String>, i32) {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let (sender, receiver) = std::sync::mpsc::channel();
-    let stdout = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = sender.send(line);
-        }
-    });
+    let receiver = crate::support::lines_of(child.stdout.take().unwrap());
     let seen: Vec<String> = (0..lines)
         .map(|_| {
             receiver

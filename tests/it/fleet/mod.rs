@@ -7,10 +7,8 @@
 mod pods;
 mod ssh;
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use attach_examples::sshd::{sshd_program, Sshd};

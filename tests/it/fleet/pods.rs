@@ -65,13 +65,7 @@ fn watch_over_several_pods_is_one_live_table_that_outlives_a_dead_pod() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let (sender, receiver) = mpsc::channel();
-    let stdout = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = sender.send(line);
-        }
-    });
+    let receiver = crate::support::lines_of(child.stdout.take().unwrap());
     let mut seen: Vec<String> = Vec::new();
     while !hosts.iter().all(|host| seen.contains(host)) {
         let line = receiver

@@ -22,6 +22,20 @@ use std::time::{Duration, Instant};
 use attach_protocol::ProcStatus;
 use nix::sys::signal::Signal;
 
+/// The lines `output` (a child's stdout or stderr) writes, as they come, read on a
+/// thread of their own so that a wait for one can have a deadline (`recv_timeout`).
+pub fn lines_of(output: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (sender, receiver) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(output).lines().map_while(Result::ok) {
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    receiver
+}
+
 /// Upper bound for any single wait in a test.
 pub const WAIT: Duration = Duration::from_secs(20);
 
@@ -168,15 +182,7 @@ impl OpenSession {
             .spawn()
             .expect("start attach");
         let stdin = child.stdin.take();
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (sender, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if sender.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let lines = lines_of(child.stdout.take().expect("piped stdout"));
         let mut session = OpenSession {
             child,
             stdin,

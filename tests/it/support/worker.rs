@@ -13,7 +13,7 @@ use attach_protocol::ProcStatus;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use super::{wait_child, workspace_bin, WAIT};
+use super::{lines_of, wait_child, workspace_bin, WAIT};
 
 /// A real worker process, killed and reaped on drop.
 pub struct Worker {
@@ -76,18 +76,7 @@ impl Worker {
             .recv_timeout(WAIT)
             .expect("worker printed its first line in time");
         let pid = child.id();
-        let log = (filter != "off").then(|| {
-            let stderr = child.stderr.take().expect("piped stderr");
-            let (sender, receiver) = mpsc::channel();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                    if sender.send(line).is_err() {
-                        break;
-                    }
-                }
-            });
-            receiver
-        });
+        let log = (filter != "off").then(|| lines_of(child.stderr.take().expect("piped stderr")));
         Worker {
             child,
             pid,
