@@ -51,9 +51,9 @@ enum Identity {
 enum Doorbell {
     /// A pidfd of the thread, opened before its name was checked (Linux 6.9).
     ThreadPidfd(Arc<OwnedFd>),
-    /// `tgkill`, once the thread's start time (clock ticks since boot) is found the
-    /// same as when it was checked.
-    Tgkill { tid_start_ticks: u64 },
+    /// `tgkill` to thread `tid`, once its start time (clock ticks since boot) is
+    /// found the same as when it was checked.
+    Tgkill { tid: u32, tid_start_ticks: u64 },
 }
 
 /// A live process we may attach to.
@@ -67,9 +67,8 @@ pub struct Target {
     pub uid: u32,
     /// Its FIFO names, after the pid it sees itself as.
     pub(crate) paths: FifoPaths,
-    /// The doorbell signal number, and the agent thread it is sent to.
+    /// The doorbell signal number.
     signal: i32,
-    tid: u32,
     /// The agent's private directory, as the agent sees it.
     private_dir: Option<String>,
     /// A handle on the target's root directory, and how messages show it.
@@ -141,7 +140,10 @@ impl Target {
             })?;
         let doorbell = match thread {
             Some(thread) => Doorbell::ThreadPidfd(Arc::new(thread)),
-            None => Doorbell::Tgkill { tid_start_ticks },
+            None => Doorbell::Tgkill {
+                tid,
+                tid_start_ticks,
+            },
         };
         let ns_pid = status.namespaced_pid().unwrap_or(pid);
         let target = Target {
@@ -150,7 +152,6 @@ impl Target {
             uid,
             paths: FifoPaths::for_pid(ns_pid),
             signal,
-            tid,
             private_dir: marker.dir.filter(|dir| is_private_dir_of(dir, ns_pid)),
             root: Arc::new(root),
             root_shown,
@@ -200,9 +201,11 @@ impl Target {
                     libc::PIDFD_SIGNAL_THREAD,
                 )
             },
-            Doorbell::Tgkill { tid_start_ticks } => {
-                if !self.is_alive()
-                    || agent_thread_start(self.pid, self.tid) != Some(*tid_start_ticks)
+            Doorbell::Tgkill {
+                tid,
+                tid_start_ticks,
+            } => {
+                if !self.is_alive() || agent_thread_start(self.pid, *tid) != Some(*tid_start_ticks)
                 {
                     return Err(ConnectError::Exited { pid: self.pid });
                 }
@@ -211,7 +214,7 @@ impl Target {
                     libc::syscall(
                         libc::SYS_tgkill,
                         self.pid as libc::pid_t,
-                        self.tid as libc::pid_t,
+                        *tid as libc::pid_t,
                         self.signal,
                     )
                 }

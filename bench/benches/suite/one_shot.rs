@@ -125,16 +125,12 @@ fn hello_worlds(dir: &Path) -> Vec<(&'static str, Option<PathBuf>)> {
     ]
 }
 
-/// The tid of `pid`'s `attach-agent` thread, for the bare client.
+/// The tid of `pid`'s agent thread, for the bare client: what its announcement says,
+/// read the way `attach` reads it.
 fn agent_thread(pid: u32) -> Option<String> {
-    std::fs::read_dir(format!("/proc/{pid}/task"))
-        .ok()?
-        .flatten()
-        .find(|task| {
-            std::fs::read_to_string(task.path().join("comm"))
-                .is_ok_and(|comm| comm.trim_end() == attach_protocol::AGENT_THREAD_NAME)
-        })
-        .map(|task| task.file_name().to_string_lossy().into_owned())
+    let status = attach_protocol::ProcStatus::of_pid(pid).ok()?;
+    let marker = attach_protocol::AgentMarker::of_process(pid, &status).ok()??;
+    Some(marker.tid.to_string())
 }
 
 /// An idle JVM, compiled from `bench/Idle.java` into `dir`.
