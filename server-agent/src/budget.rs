@@ -55,6 +55,11 @@ const FALLBACK: Duration = Duration::from_secs(1);
 /// The shortest time between two reads of the worker's resident memory.
 const RESIDENT_EVERY: Duration = Duration::from_micros(100);
 
+/// A copy that costs less is within the resident slack: variables this small are
+/// not watched for copies, and such a copy is charged without a look at the worker's
+/// resident memory.
+pub(crate) const BIG_COPY: usize = 64 * 1024;
+
 /// How far past the command's budget the worker's resident memory may grow before the
 /// backstop stops the command (allocator slack, the agent's own buffers).
 const RESIDENT_SLACK: usize = 4 * 1024 * 1024;
@@ -140,15 +145,10 @@ pub(crate) fn copy(bytes: usize) -> Result<(), Exceeded> {
     with_active(|active| {
         active.charged = active.charged.saturating_add(bytes);
         active.verdict(false)?;
-        let grown = match (resident::bytes(), active.resident_start) {
-            (Some(now), Some(start)) => now.saturating_sub(start),
-            _ => 0,
-        };
-        if grown + bytes > active.plan.max_command + RESIDENT_SLACK {
-            active.tripped = Some(Exceeded::Resident {
-                limit: active.plan.max_command,
-            });
+        if bytes < BIG_COPY {
+            return Ok(());
         }
+        active.tripped = active.resident_over(bytes);
         active.verdict(false)
     })
     .unwrap_or(Ok(()))
@@ -161,13 +161,11 @@ pub(crate) fn room() -> usize {
         if active.tripped.is_some() {
             return 0;
         }
+        let (command, session) = active.used();
         let plan = active.plan;
-        let used = active.charged.saturating_add(active.retained);
-        let command = (plan.max_command)
-            .saturating_sub(active.held.saturating_sub(plan.kept).saturating_add(used));
-        let session =
-            (plan.max_session).saturating_sub(active.held.max(plan.kept).saturating_add(used));
-        command.min(session)
+        plan.max_command
+            .saturating_sub(command)
+            .min(plan.max_session.saturating_sub(session))
     })
     .unwrap_or(usize::MAX)
 }
@@ -226,14 +224,35 @@ impl Active {
         self.tripped.map_or(Ok(()), Err)
     }
 
-    fn judge(&mut self, clock: bool) -> Option<Exceeded> {
+    /// Bytes counted against the command's budget and against the session's.
+    fn used(&self) -> (usize, usize) {
         let plan = self.plan;
         let extra = self.charged.saturating_add(self.retained);
-        if self.held.saturating_sub(plan.kept).saturating_add(extra) > plan.max_command {
+        (
+            self.held.saturating_sub(plan.kept).saturating_add(extra),
+            self.held.max(plan.kept).saturating_add(extra),
+        )
+    }
+
+    /// `Exceeded::Resident` if the worker's resident memory, grown since the command
+    /// began, plus `extra` bytes about to be allocated is past the command's budget.
+    fn resident_over(&self, extra: usize) -> Option<Exceeded> {
+        let grown = resident::bytes()?.saturating_sub(self.resident_start?);
+        (grown.saturating_add(extra) > self.plan.max_command + RESIDENT_SLACK).then_some(
+            Exceeded::Resident {
+                limit: self.plan.max_command,
+            },
+        )
+    }
+
+    fn judge(&mut self, clock: bool) -> Option<Exceeded> {
+        let plan = self.plan;
+        let (command, session) = self.used();
+        if command > plan.max_command {
             Some(Exceeded::Command {
                 limit: plan.max_command,
             })
-        } else if self.held.max(plan.kept).saturating_add(extra) > plan.max_session {
+        } else if session > plan.max_session {
             Some(Exceeded::Session {
                 limit: plan.max_session,
             })
@@ -255,10 +274,7 @@ impl Active {
             return None;
         }
         self.resident_read_at = now;
-        let grown = resident::bytes()?.saturating_sub(self.resident_start?);
-        (grown > self.plan.max_command + RESIDENT_SLACK).then_some(Exceeded::Resident {
-            limit: self.plan.max_command,
-        })
+        self.resident_over(0)
     }
 }
 

@@ -11,7 +11,6 @@
 //! ends its session instead of the agent thread. This module never unlinks anything:
 //! the FIFOs belong to the client.
 
-use std::cell::OnceCell;
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::Instant;
 
@@ -49,10 +48,10 @@ struct Client {
     uid: u32,
     /// Claimed in `hello`; only used for the audit log.
     claimed_pid: u32,
-    /// Whether the claimed pid exists and runs as `uid` or root: read from `/proc`
-    /// once, when the first audit record that shows it is written, so a session
-    /// nobody audits never pays for it.
-    pid_verified: OnceCell<bool>,
+    /// The claimed pid exists and runs as `uid` or root, checked at `hello` when the
+    /// command audit records (which show it) are collected; a session nobody audits
+    /// skips the `/proc` read.
+    pid_verified: bool,
     session: String,
     /// Which directory the FIFOs were in: `shared` or `private`.
     rendezvous: &'static str,
@@ -106,7 +105,7 @@ pub(crate) fn answer_doorbell(ctx: &mut AgentContext, evaluator: &Evaluator) {
     let client = Client {
         uid,
         claimed_pid,
-        pid_verified: OnceCell::new(),
+        pid_verified: audits_commands(ctx.command_audit) && pid_runs_as(claimed_pid, uid),
         session: format!("{}-{}", std::process::id(), ctx.sessions),
         rendezvous,
     };
@@ -316,7 +315,7 @@ fn evaluate(
             tracing::event!(
                 target: "attach::audit", $level,
                 session = %client.session, uid = client.uid, client_pid = client.claimed_pid,
-                client_pid_verified = client.pid_verified(),
+                client_pid_verified = client.pid_verified,
                 command = %shorten(code), ok = failure.is_none(), failure = ?failure,
                 elapsed_us = started.elapsed().as_micros() as u64,
                 host_fn_us = evaluator.host_time().as_micros() as u64, "evaluated"
@@ -341,12 +340,15 @@ fn shorten(code: &str) -> String {
     }
 }
 
-impl Client {
-    /// The claimed pid checked, once per session (see `pid_verified`).
-    fn pid_verified(&self) -> bool {
-        *self
-            .pid_verified
-            .get_or_init(|| pid_runs_as(self.claimed_pid, self.uid))
+/// True when a subscriber collects the command audit records at `level`.
+fn audits_commands(level: Level) -> bool {
+    // A callsite's level must be a constant, hence one check per level.
+    match level {
+        Level::ERROR => tracing::enabled!(target: "attach::audit", Level::ERROR),
+        Level::WARN => tracing::enabled!(target: "attach::audit", Level::WARN),
+        Level::INFO => tracing::enabled!(target: "attach::audit", Level::INFO),
+        Level::DEBUG => tracing::enabled!(target: "attach::audit", Level::DEBUG),
+        Level::TRACE => tracing::enabled!(target: "attach::audit", Level::TRACE),
     }
 }
 

@@ -21,14 +21,11 @@ use std::time::{Duration, Instant};
 
 use rhai::EvalContext;
 
-use crate::budget::{self, Exceeded, Weight};
+use crate::budget::{self, Exceeded, Weight, BIG_COPY};
 use crate::eval::reads::Copied;
 
 /// The shortest time between two walks of the same scope.
 const MIN_GAP: Duration = Duration::from_micros(200);
-
-/// Variables whose copy costs less are not noted: their copies are within the slack.
-const BIG_COPY: usize = 64 * 1024;
 
 /// The last walk of one call level's scope.
 struct Level {

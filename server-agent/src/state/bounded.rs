@@ -124,8 +124,14 @@ impl Capped<'_> {
 
 impl io::Write for Capped<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if self.text.len() + buf.len() > self.limit {
+        let need = self.text.len() + buf.len();
+        if need > self.limit {
             return Err(io::Error::other("past the command's memory budget"));
+        }
+        // Grow as a Vec would, but never to a capacity past the limit.
+        if need > self.text.capacity() {
+            let grown = need.max(2 * self.text.capacity()).min(self.limit);
+            self.text.reserve_exact(grown - self.text.len());
         }
         self.text.extend_from_slice(buf);
         Ok(buf.len())

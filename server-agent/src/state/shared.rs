@@ -47,6 +47,7 @@ mod dashmap_live {
     use serde::Serialize;
     use serde_json::Value;
 
+    use crate::state::field::only_field;
     use crate::state::live::{retry_until, Live, ReadError};
     use crate::state::view::{to_json, Chunk, Cursor, Encoder, Part, Shape, Stint, View};
 
@@ -75,6 +76,28 @@ mod dashmap_live {
         }
     }
 
+    /// The entry at `key`, converted by `convert` under its shard's lock; a shard
+    /// locked by the host is tried again until `deadline`.
+    fn read_entry<K, V, S>(
+        map: &DashMap<K, V, S>,
+        key: &Value,
+        deadline: Instant,
+        convert: impl Fn(&V) -> Result<Value, ReadError>,
+    ) -> Result<Option<Value>, ReadError>
+    where
+        K: DeserializeOwned + Hash + Eq,
+        S: BuildHasher + Clone,
+    {
+        let Ok(key) = serde_json::from_value::<K>(key.clone()) else {
+            return Ok(None);
+        };
+        retry_until(deadline, || match map.try_get(&key) {
+            TryResult::Present(entry) => Some(convert(entry.value()).map(Some)),
+            TryResult::Absent => Some(Ok(None)),
+            TryResult::Locked => None,
+        })?
+    }
+
     impl<K, V, S> View for DashMap<K, V, S>
     where
         K: Serialize + DeserializeOwned + Hash + Eq + Send + Sync + 'static,
@@ -90,14 +113,16 @@ mod dashmap_live {
         }
 
         fn get(&self, key: &Value, deadline: Instant) -> Result<Option<Value>, ReadError> {
-            let Ok(key) = serde_json::from_value::<K>(key.clone()) else {
-                return Ok(None);
-            };
-            retry_until(deadline, || match self.try_get(&key) {
-                TryResult::Present(entry) => Some(to_json(entry.value()).map(Some)),
-                TryResult::Absent => Some(Ok(None)),
-                TryResult::Locked => None,
-            })?
+            read_entry(self, key, deadline, |value| to_json(value))
+        }
+
+        fn get_field(
+            &self,
+            key: &Value,
+            field: &str,
+            deadline: Instant,
+        ) -> Result<Option<Value>, ReadError> {
+            read_entry(self, key, deadline, |value| only_field(value, field))
         }
 
         fn chunk(
@@ -155,5 +180,37 @@ mod dashmap_live {
             from = chunk.next;
         }
         assert_eq!(seen, 100);
+    }
+
+    #[cfg(test)]
+    #[test]
+    fn one_field_of_a_dashmap_entry_is_read_alone() {
+        use std::sync::Arc;
+        use std::time::Duration;
+
+        use crate::state::live::IntoLive;
+
+        #[derive(Serialize)]
+        struct Record {
+            name: &'static str,
+            body: String,
+        }
+        let map = Arc::new(DashMap::<String, Record>::new());
+        let body = "x".repeat(1000);
+        map.insert("r1".into(), Record { name: "one", body });
+        let live = map.into_live();
+        let view = live.view().expect("a view");
+        let soon = Instant::now() + Duration::from_secs(1);
+        let key = serde_json::json!("r1");
+        assert_eq!(
+            view.get_field(&key, "name", soon),
+            Ok(Some(serde_json::json!({"name": "one"})))
+        );
+        let whole = view.get(&key, soon).unwrap().unwrap();
+        assert_eq!(whole["body"].as_str().map(str::len), Some(1000));
+        assert_eq!(
+            view.get_field(&serde_json::json!("r9"), "name", soon),
+            Ok(None)
+        );
     }
 }

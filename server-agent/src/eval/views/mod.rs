@@ -78,17 +78,23 @@ impl ViewValue {
     /// The element at `key` (or an object with its `field`), or `()` when there is
     /// none (as for Rhai maps).
     pub(super) fn get(&self, key: Value, field: Option<&str>) -> Fallible<Dynamic> {
-        match self.view.get(&key, field, budget::deadline()) {
-            Ok(Some(value)) => convert(value),
-            Ok(None) => Ok(Dynamic::UNIT),
-            Err(err) => Err(read_failure(&self.state, self.view.name(), err)),
+        match self.read(&key, field)? {
+            Some(value) => convert(value),
+            None => Ok(Dynamic::UNIT),
         }
     }
 
+    /// True when the view has an entry at `key`, whatever its value (`null` too).
     pub(super) fn contains(&self, key: Value) -> Fallible<bool> {
         // Asking for a field no entry has: a struct or map entry is found without
         // converting any of it.
-        self.get(key, Some("")).map(|found| !found.is_unit())
+        self.read(&key, Some("")).map(|found| found.is_some())
+    }
+
+    fn read(&self, key: &Value, field: Option<&str>) -> Fallible<Option<Value>> {
+        self.view
+            .get(key, field, budget::deadline())
+            .map_err(|err| read_failure(&self.state, self.view.name(), err))
     }
 
     /// What iterating the view itself yields: a map's keys, a list's values, a set's

@@ -77,6 +77,17 @@ fn point_questions_and_walks() {
 }
 
 #[test]
+fn an_entry_whose_value_is_null_is_still_in_the_view() {
+    let mut registry = Registry::new(|_| false);
+    let sparse: HashMap<String, Option<u32>> =
+        [("none".into(), None), ("one".into(), Some(1))].into();
+    registry.add_value("sparse", "", Arc::new(Mutex::new(sparse)).into_live());
+    let e = Evaluator::new(&registry, &Limits::default(), "test");
+    let code = "[\"none\" in sparse, \"one\" in sparse, sparse.contains(\"two\")]";
+    assert_eq!(eval(&e, code), json!([true, true, false]));
+}
+
+#[test]
 fn an_element_read_for_one_field_behaves_as_the_whole_element() {
     let e = evaluator();
     for (field_only, whole) in [
