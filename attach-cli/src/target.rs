@@ -205,9 +205,11 @@ impl Target {
                 tid,
                 tid_start_ticks,
             } => {
-                if !self.is_alive() || agent_thread_start(self.pid, *tid) != Some(*tid_start_ticks)
-                {
+                if !self.is_alive() {
                     return Err(ConnectError::Exited { pid: self.pid });
+                }
+                if agent_thread_start(self.pid, *tid) != Some(*tid_start_ticks) {
+                    return Err(ConnectError::AgentThreadEnded { pid: self.pid });
                 }
                 // SAFETY: tgkill takes plain integers and touches no memory of ours.
                 unsafe {

@@ -20,7 +20,9 @@ fn attach(arg: &str) -> (bool, String) {
 fn help_shows_usage_and_examples() {
     let (ok, text) = attach("--help");
     assert!(
-        ok && text.contains("Usage: attach ") && text.contains("Examples:"),
+        ok && text.contains("Usage: attach ")
+            && text.contains("Examples:")
+            && text.contains("--watch"),
         "{text}"
     );
 }

@@ -97,7 +97,7 @@ fn stacks_name_every_thread_and_its_code_with_nothing_installed_and_cause_no_ein
     let function = outermost["function"].as_str().unwrap();
     assert!(
         outermost["module"].as_str().unwrap().starts_with("libc")
-            && (function.contains("clone") || function == "??" && outermost["offset"] != 0),
+            && (function.contains("clone3") || function == "??" && outermost["offset"] != 0),
         "{outermost}"
     );
 

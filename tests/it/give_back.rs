@@ -40,12 +40,22 @@ fn probe_worker(args: &[&str], env: &[(&str, &str)]) -> Worker {
     worker
 }
 
-/// The log line the agent writes once a session is over (trimmed or not).
+/// The log line the agent writes once a session is over: its trim time, if it
+/// trimmed. It trims exactly when the worker grew by more than 8 MiB.
 fn after_session(worker: &mut Worker) -> Option<u64> {
     let line = worker.wait_log("after the session");
-    line.split_whitespace()
-        .find_map(|field| field.strip_prefix("trim_us="))
-        .map(|us| us.parse().expect("trim_us is a number"))
+    let field = |name: &str| {
+        line.split_whitespace()
+            .find_map(|field| field.strip_prefix(name))
+            .map(|value| value.parse::<u64>().expect("a number"))
+    };
+    let trim_us = field("trim_us=");
+    let grown_kib = field("grown_kib=").expect("the line says how much the worker grew");
+    // The line rounds down to KiB: exactly 8 MiB may go either way.
+    if grown_kib != 8 * 1024 {
+        assert_eq!(trim_us.is_some(), grown_kib > 8 * 1024, "{line}");
+    }
+    trim_us
 }
 
 /// Runs `commands` in one session that starts the probe's record over, then reads it.

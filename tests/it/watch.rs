@@ -110,17 +110,3 @@ fn completions_are_printed_for_each_shell() {
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("usage: attach completions"));
 }
-
-#[test]
-fn version_names_the_protocol() {
-    let run = attach(&["--version"], "");
-    assert_eq!(
-        run.stdout.trim(),
-        format!("attach {} (wire protocol v1)", env!("CARGO_PKG_VERSION"))
-    );
-    let help = attach(&["--help"], "");
-    assert!(
-        help.stdout.contains("Examples:") && help.stdout.contains("--watch"),
-        "{help:?}"
-    );
-}

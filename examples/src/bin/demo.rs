@@ -17,7 +17,7 @@ use nix::unistd::Pid;
 
 const TOUR: &str = "\
 Try these at the prompt:
-  p requests_served                  a live counter (55 after the demo's traffic)
+  p requests_served                  a live counter (one per request sent above)
   paths                              requests per path, read under the worker's lock
   config                             the worker's configuration map
   set_config(\"greeting\", \"bonjour\")  a function the worker chose to expose

@@ -31,8 +31,13 @@ pub fn without<T: Send>(missing: Missing, f: impl FnOnce() -> T + Send) -> T {
     })
 }
 
+/// `AUDIT_ARCH_*` of this machine, as `seccomp_data.arch` gives it.
+#[cfg(target_arch = "x86_64")]
+const AUDIT_ARCH: u32 = 0xc000_003e;
+#[cfg(target_arch = "aarch64")]
+const AUDIT_ARCH: u32 = 0xc000_00b7;
+
 fn install(missing: Missing) {
-    const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
     let load = |offset: u32| statement(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, offset);
     let allow = statement(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ALLOW);
     let fail = |errno: i32| {
@@ -42,10 +47,10 @@ fn install(missing: Missing) {
         )
     };
     // struct seccomp_data: nr at 0, arch at 4, args[] from 16 (the low word of
-    // args[1], the flags, at 24 on little-endian x86-64).
+    // args[1], the flags, at 24 on little-endian x86-64 and aarch64).
     let mut program = vec![
         load(4),
-        jump_if_equal(AUDIT_ARCH_X86_64, 1, 0),
+        jump_if_equal(AUDIT_ARCH, 1, 0),
         allow,
         load(0),
         jump_if_equal(libc::SYS_pidfd_open as u32, 1, 0),
